@@ -1,0 +1,224 @@
+"""Wiring: ``create_app`` builds every component from the configuration and opens and closes them
+in order (database, then Gameball session, then background work); ``serve`` runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from .balances import Balances
+from .cache import AgedCache
+from .config import Config, Secrets
+from .connectivity import Connectivity
+from .estimates import Estimator
+from .holds import Holds
+from .http import error_middleware, max_body_key
+from .models import GbBranch, GbMerchant
+from .routes import balances_key, estimator_key, holds_key, routes, status_key
+from .rules import RulesBook
+from .status import Status
+from .storage import Storage
+from .timefmt import TransactionClock
+from .upstream import UpstreamClient
+
+log = logging.getLogger(__name__)
+
+REFRESH_TICK = 0.25
+
+
+@dataclass(frozen=True, kw_only=True)
+class Clocks:
+    """Injected time: ``clock`` is wall time (stamps, expiry), ``timer`` is monotonic (budgets)."""
+
+    clock: Callable[[], float] = time.time
+    timer: Callable[[], float] = time.monotonic
+
+
+@dataclass
+class Background:
+    """Fire-and-forget work that must still be cancelled and awaited at shutdown."""
+
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+connectivity_key = web.AppKey("connectivity", Connectivity)
+storage_key = web.AppKey("storage", Storage)
+rules_key = web.AppKey("rules", RulesBook)
+
+
+def create_app(
+    config: Config, secrets: Secrets, *, clocks: Clocks | None = None
+) -> web.Application:
+    clocks = clocks or Clocks()
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=config.sidecar.max_body_bytes
+    )
+    app[max_body_key] = config.sidecar.max_body_bytes
+    app.add_routes(routes)
+    app[connectivity_key] = Connectivity(
+        failure_threshold=config.connectivity.failure_threshold,
+        probe_initial=config.connectivity.probe_initial,
+        probe_max=config.connectivity.probe_max,
+        timer=clocks.timer,
+        clock=clocks.clock,
+    )
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        storage = await Storage.open(config.data_path)
+        app[storage_key] = storage
+        background = Background()
+        try:
+            async with aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(
+                    total=config.upstream.timeout, connect=config.upstream.connect_timeout
+                ),
+                raise_for_status=False,
+            ) as session:
+                await _wire(app, config, secrets, clocks, session, storage, background)
+                refresher = asyncio.create_task(
+                    _keep_rules_fresh(app[rules_key], app[connectivity_key], config, clocks)
+                )
+                app[status_key].accepting = True
+                yield
+                app[status_key].accepting = False
+                refresher.cancel()
+                await asyncio.gather(refresher, return_exceptions=True)
+                await background.close()
+        finally:
+            await storage.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+async def _wire(
+    app: web.Application,
+    config: Config,
+    secrets: Secrets,
+    clocks: Clocks,
+    session: aiohttp.ClientSession,
+    storage: Storage,
+    background: Background,
+) -> None:
+    store = config.store
+    merchant = GbMerchant(
+        uniqueId=store.merchant_id,
+        name=store.merchant_name or None,
+        branch=GbBranch(uniqueId=store.branch_id, name=store.branch_name or None),
+    )
+    upstream = UpstreamClient(
+        session,
+        base_url=config.upstream.base_url,
+        api_key=secrets.api_key,
+        secret_key=secrets.secret_key,
+        timeout=config.upstream.timeout,
+        connectivity=app[connectivity_key],
+        timer=clocks.timer,
+    )
+    rules = RulesBook(storage, upstream, clock=clocks.clock)
+    await rules.load()
+    app[rules_key] = rules
+    app[estimator_key] = Estimator(
+        upstream=upstream,
+        rules=rules,
+        cache=AgedCache(
+            maxsize=config.cache.quote_max_entries,
+            ttl=config.cache.quote_ttl,
+            timer=clocks.timer,
+            clock=clocks.clock,
+        ),
+        budget=config.budgets.estimate,
+        merchant=merchant,
+        spawn=background.spawn,
+    )
+    app[holds_key] = Holds(
+        storage=storage,
+        upstream=upstream,
+        transaction_clock=TransactionClock(clocks.clock),
+        merchant=merchant,
+        budget=config.budgets.hold,
+        status_budget=config.budgets.hold_status,
+        default_ttl=config.holds.default_ttl,
+        spawn=background.spawn,
+        clock=clocks.clock,
+        timer=clocks.timer,
+    )
+    app[balances_key] = Balances(
+        storage=storage,
+        upstream=upstream,
+        cache=AgedCache(
+            maxsize=config.cache.balance_max_entries,
+            ttl=config.cache.balance_ttl,
+            timer=clocks.timer,
+            clock=clocks.clock,
+        ),
+        budget=config.budgets.balance,
+        clock=clocks.clock,
+    )
+    app[status_key] = Status(
+        connectivity=app[connectivity_key],
+        rules=rules,
+        store={
+            "merchantId": store.merchant_id,
+            "merchantName": store.merchant_name,
+            "branchId": store.branch_id,
+            "branchName": store.branch_name,
+            "terminalId": store.terminal_id,
+        },
+        clock=clocks.clock,
+    )
+
+
+async def _keep_rules_fresh(
+    rules: RulesBook, connectivity: Connectivity, config: Config, clocks: Clocks
+) -> None:
+    """Refresh the earning rules periodically; while offline this is also the probe that
+    notices Gameball is back."""
+    next_refresh = clocks.timer()
+    while True:
+        due = clocks.timer() >= next_refresh if connectivity.online else connectivity.probe_due()
+        if due:
+            await rules.refresh()
+            next_refresh = clocks.timer() + config.cache.rules_refresh
+        await asyncio.sleep(REFRESH_TICK)
+
+
+async def serve(app: web.Application, host: str, port: int) -> None:
+    """Run until SIGTERM or SIGINT, then stop taking requests and close everything in order."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        log.info("sidecar listening on http://%s:%d", host, port)
+        await stop.wait()
+        log.info("stopping: no new requests, finishing work in progress")
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,242 @@
+"""Settings: the TOML file, its environment overrides, and the secrets that may only come from
+the environment or from files (systemd credentials). The only reader of ``os.environ``."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+Positive = Annotated[float, Meta(gt=0)]
+PositiveInt = Annotated[int, Meta(gt=0)]
+Port = Annotated[int, Meta(ge=0, le=65535)]
+NonEmpty = Annotated[str, Meta(min_length=1, max_length=200)]
+
+DEFAULT_BASE_URL = "https://api.gameball.co/api/v4.0"
+
+
+class ConfigError(Exception):
+    """An invalid configuration; the message names the key and the value."""
+
+
+class SidecarSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    host: NonEmpty = "127.0.0.1"
+    port: Port = 8787
+    data_dir: NonEmpty = "./var"
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 65536
+    log_level: NonEmpty = "INFO"
+
+
+class StoreSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    merchant_id: str = ""
+    merchant_name: str = ""
+    branch_id: str = ""
+    branch_name: str = ""
+    terminal_id: str = ""
+
+
+class UpstreamSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    base_url: NonEmpty = DEFAULT_BASE_URL
+    timeout: Positive = 10.0
+    connect_timeout: Positive = 3.0
+    api_key_file: str = ""
+    secret_key_file: str = ""
+
+
+class BudgetsSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How long the cashier may wait for each operation, in seconds."""
+
+    estimate: Positive = 0.8
+    hold: Positive = 3.0
+    finalize: Positive = 2.0
+    balance: Positive = 0.8
+    hold_status: Positive = 0.8
+
+
+class CacheSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    quote_ttl: Positive = 30.0
+    quote_max_entries: PositiveInt = 2048
+    balance_ttl: Positive = 15.0
+    balance_max_entries: PositiveInt = 4096
+    rules_refresh: Positive = 300.0
+
+
+class ConnectivitySection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    failure_threshold: PositiveInt = 3
+    probe_initial: Positive = 1.0
+    probe_max: Positive = 60.0
+
+
+class HoldsSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # Used only when Gameball's hold lookup does not answer; the merchant's real setting wins.
+    default_ttl: Positive = 600.0
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    sidecar: SidecarSection = msgspec.field(default_factory=SidecarSection)
+    store: StoreSection = msgspec.field(default_factory=StoreSection)
+    upstream: UpstreamSection = msgspec.field(default_factory=UpstreamSection)
+    budgets: BudgetsSection = msgspec.field(default_factory=BudgetsSection)
+    cache: CacheSection = msgspec.field(default_factory=CacheSection)
+    connectivity: ConnectivitySection = msgspec.field(default_factory=ConnectivitySection)
+    holds: HoldsSection = msgspec.field(default_factory=HoldsSection)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.sidecar.data_dir)
+
+
+class Secrets:
+    """Credentials for Gameball; ``repr`` never shows them, so they cannot leak into a log line."""
+
+    __slots__ = ("api_key", "secret_key")
+
+    def __init__(self, api_key: str, secret_key: str) -> None:
+        self.api_key = api_key
+        self.secret_key = secret_key
+
+    def __repr__(self) -> str:
+        return "Secrets(api_key=***, secret_key=***)"
+
+
+# The short names DESIGN.md promises; every other key also has SIDECAR_<SECTION>_<KEY>.
+ENV_ALIASES: dict[str, tuple[str, str]] = {
+    "GAMEBALL_BASE_URL": ("upstream", "base_url"),
+    "SIDECAR_HOST": ("sidecar", "host"),
+    "SIDECAR_PORT": ("sidecar", "port"),
+    "SIDECAR_DATA_DIR": ("sidecar", "data_dir"),
+    "SIDECAR_MERCHANT_ID": ("store", "merchant_id"),
+    "SIDECAR_BRANCH_ID": ("store", "branch_id"),
+    "SIDECAR_TERMINAL_ID": ("store", "terminal_id"),
+}
+SECRET_KEYS = {"api_key", "secret_key", "access_token", "encryption_key"}
+REQUIRED_STORE_KEYS = ("merchant_id", "merchant_name", "branch_id", "branch_name", "terminal_id")
+
+
+def load_config(
+    path: Path | None, environ: Mapping[str, str], *, require_store: bool = True
+) -> Config:
+    """Read the file (if any), apply environment overrides, validate every key."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_toml(path)
+    _reject_inline_secrets(raw)
+    _apply_environment(raw, environ)
+    try:
+        config = msgspec.convert(raw, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_describe(exc, raw)) from None
+    if require_store:
+        missing = [k for k in REQUIRED_STORE_KEYS if not getattr(config.store, k).strip()]
+        if missing:
+            keys = ", ".join(f"$.store.{k}" for k in missing)
+            raise ConfigError(f"{keys}: required (the store identity stamped on every sale)")
+    return config
+
+
+def load_secrets(config: Config, environ: Mapping[str, str]) -> Secrets:
+    api_key = _secret("GAMEBALL_API_KEY", config.upstream.api_key_file, "gameball-api-key", environ)
+    secret = _secret(
+        "GAMEBALL_SECRET_KEY", config.upstream.secret_key_file, "gameball-secret-key", environ
+    )
+    return Secrets(api_key, secret)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _reject_inline_secrets(raw: Mapping[str, Any]) -> None:
+    for section, values in raw.items():
+        if isinstance(values, Mapping):
+            for key in values:
+                if key in SECRET_KEYS:
+                    raise ConfigError(
+                        f"$.{section}.{key}: secrets may not be written in the config file; "
+                        f"set an environment variable or a credential file instead"
+                    )
+
+
+def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    fields = _known_keys()
+    for name, value in environ.items():
+        target = ENV_ALIASES.get(name)
+        if target is None and name.startswith("SIDECAR_"):
+            section, _, key = name.removeprefix("SIDECAR_").lower().partition("_")
+            if key in fields.get(section, ()):
+                target = (section, key)
+        if target is not None:
+            raw.setdefault(target[0], {})
+            if isinstance(raw[target[0]], dict):
+                raw[target[0]][target[1]] = value
+
+
+def _known_keys() -> dict[str, tuple[str, ...]]:
+    return {field.name: field.type.__struct_fields__ for field in msgspec.structs.fields(Config)}
+
+
+def _describe(exc: msgspec.ValidationError, raw: Mapping[str, Any]) -> str:
+    # msgspec says "Expected `float` > 0.0 - at `$.upstream.timeout`"; lead with the key.
+    message, _, where = str(exc).rpartition(" - at ")
+    path = where.strip("`")
+    unknown = re.fullmatch(r"Object contains unknown field `(.+)`", message)
+    if unknown:
+        return (
+            f"{path}.{unknown.group(1)}: unknown key "
+            f"(see config/sidecar.example.toml for the keys there are)"
+        )
+    bound = re.fullmatch(r"Expected `\w+` (.+)", message)
+    text = f"expected {bound.group(1)}" if bound else message[0].lower() + message[1:]
+    text = re.sub(r"(\d)\.0\b", r"\1", text).replace("`", "")
+    value = _lookup(raw, path)
+    shown = "" if value is _MISSING else f" (got {value!r})"
+    return f"{path}: {text}{shown}"
+
+
+_MISSING = object()
+
+
+def _lookup(raw: Mapping[str, Any], path: str) -> Any:
+    node: Any = raw
+    for part in path.removeprefix("$.").split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    if isinstance(node, float) and math.isnan(node):
+        return "nan"
+    return node
+
+
+def _secret(env_name: str, file_key: str, credential: str, environ: Mapping[str, str]) -> str:
+    if environ.get(env_name):
+        return environ[env_name].strip()
+    candidates = [environ.get(f"{env_name}_FILE", ""), file_key]
+    if environ.get("CREDENTIALS_DIRECTORY"):
+        candidates.append(os.path.join(environ["CREDENTIALS_DIRECTORY"], credential))
+    for candidate in candidates:
+        if candidate and os.path.exists(candidate):
+            return _read_secret_file(Path(candidate), env_name)
+    return ""
+
+
+def _read_secret_file(path: Path, env_name: str) -> str:
+    mode = path.stat().st_mode
+    if mode & (stat.S_IROTH | stat.S_IWOTH):
+        raise ConfigError(
+            f"{path}: the file holding {env_name} is readable by every user; run `chmod 600 {path}`"
+        )
+    return path.read_text(encoding="utf-8").strip()

@@ -1,0 +1,112 @@
+"""One exception tree for everything the sidecar answers with an error; each class knows its
+HTTP status, its stable error code and whether the POS may retry."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SidecarError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        upstream_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+        self.upstream_code = upstream_code
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+        }
+        if self.upstream_code is not None:
+            error["upstreamCode"] = self.upstream_code
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
+
+
+class MalformedJson(SidecarError):
+    status, code = 400, "MALFORMED_JSON"
+
+
+class ValidationFailed(SidecarError):
+    status, code = 422, "VALIDATION_ERROR"
+
+    @classmethod
+    def field(cls, path: str, message: str) -> ValidationFailed:
+        return cls(f"{path}: {message}", details=[{"field": path, "message": message}])
+
+
+class PayloadTooLarge(SidecarError):
+    status, code = 413, "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaType(SidecarError):
+    status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
+
+
+class RouteNotFound(SidecarError):
+    status, code = 404, "NOT_FOUND"
+
+
+class MethodNotAllowed(SidecarError):
+    status, code = 405, "METHOD_NOT_ALLOWED"
+
+
+class IdempotencyConflict(SidecarError):
+    status, code = 409, "IDEMPOTENCY_CONFLICT"
+
+
+class CustomerNotFound(SidecarError):
+    status, code = 404, "CUSTOMER_NOT_FOUND"
+
+
+class HoldNotFound(SidecarError):
+    status, code = 404, "HOLD_NOT_FOUND"
+
+
+class InsufficientPoints(SidecarError):
+    status, code = 422, "INSUFFICIENT_POINTS"
+
+
+class UpstreamRejected(SidecarError):
+    """Gameball refused the request itself (a payload or business rule); retrying will not help."""
+
+    status, code = 422, "UPSTREAM_REJECTED"
+
+
+class UpstreamAuthFailed(SidecarError):
+    """Gameball refused our keys: a configuration problem for store IT, not for the cashier."""
+
+    status, code = 502, "UPSTREAM_AUTH_FAILED"
+
+
+class UpstreamBusy(SidecarError):
+    status, code, retryable = 503, "UPSTREAM_BUSY", True
+
+
+class OfflineRedemptionUnavailable(SidecarError):
+    status, code, retryable = 503, "OFFLINE_REDEMPTION_UNAVAILABLE", True
+
+
+class EstimateUnavailable(SidecarError):
+    status, code, retryable = 503, "ESTIMATE_UNAVAILABLE", True
+
+
+class BalanceUnavailable(SidecarError):
+    status, code, retryable = 503, "BALANCE_UNAVAILABLE", True
+
+
+class StorageUnavailable(SidecarError):
+    status, code, retryable = 503, "STORAGE_UNAVAILABLE", True

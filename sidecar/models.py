@@ -1,0 +1,218 @@
+"""Wire shapes: what POS software sends and receives, and what the sidecar exchanges with
+Gameball. Decoders are built once; inbound POS shapes refuse unknown fields so typos fail loudly,
+Gameball's answers are read leniently because Gameball adds fields."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+# Bounds keep absurd or hostile values out before they reach Gameball or the disk.
+Money = Annotated[float, Meta(ge=0, le=1e9)]
+PositiveMoney = Annotated[float, Meta(gt=0, le=1e9)]
+PositivePoints = Annotated[int, Meta(gt=0, le=1_000_000_000)]
+Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f/\\]+$")]
+Text = Annotated[str, Meta(max_length=256)]
+Tags = Annotated[list[Text], Meta(max_length=50)]
+Extra = Annotated[dict[str, Any], Meta(max_length=50)]
+
+
+class PaymentLine(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True
+):
+    serviceId: Id | None = None
+    serviceName: Text | None = None
+    serviceProvider: Text | None = None
+    amount: Money | None = None
+    tax: Money | None = None
+    discount: Money | None = None
+    tags: Tags | None = None
+    category: Tags | None = None
+    extra: Extra | None = None
+
+
+PaymentLines = Annotated[list[PaymentLine], Meta(max_length=500)]
+
+
+class EstimateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    totalPaid: Money
+    customerId: Id | None = None
+    totalAmount: Money | None = None
+    totalDiscount: Money | None = None
+    totalTax: Money | None = None
+    totalProcessingFees: Money | None = None
+    paymentDetails: PaymentLines | None = None
+
+
+class HoldRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    customerId: Id
+    checkoutId: Id
+    points: PositivePoints | None = None
+    amount: PositiveMoney | None = None
+    otp: Annotated[str, Meta(max_length=32)] | None = None
+    ignoreOTP: bool | None = None
+    hash: Annotated[str, Meta(max_length=512)] | None = None
+    redeemNow: bool = False
+    transactionId: Id | None = None
+
+
+# --- POS-facing answers -------------------------------------------------------------------
+
+
+class EstimateAnswer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    totalPoints: int
+    source: Literal["upstream", "cache", "offline-estimate"]
+    customerId: str | None = None
+    totalScore: float | None = None
+    tierName: str | None = None
+    paymentDetails: list[dict[str, Any]] | None = None
+    note: str | None = None
+
+
+class RedemptionAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    transactionId: str
+    redeemedPoints: float
+    redeemedAmount: float
+
+
+class HoldAnswer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    holdReference: str
+    customerId: str
+    holdPoints: float
+    holdAmount: float
+    state: Literal["active", "used", "expired", "released"]
+    stale: bool
+    expiresAt: str | None = None
+    checkoutId: str | None = None
+    asOf: str | None = None
+    redemption: RedemptionAnswer | None = None
+
+
+class BalanceAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    customerId: str
+    availablePointsBalance: float
+    availablePointsValue: float
+    pendingPoints: float
+    totalPointsBalance: float
+    currency: str | None
+    pointsName: str | None
+    source: Literal["upstream", "cache", "stale"]
+    asOf: str
+    ageSeconds: float
+    stale: bool
+
+
+# --- Gameball requests (omit_defaults drops the optional fields a POS did not send) --------
+
+
+class GbBranch(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    uniqueId: str
+    name: str | None = None
+
+
+class GbMerchant(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    uniqueId: str
+    name: str | None = None
+    branch: GbBranch | None = None
+
+
+class GbCashbackQuote(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    totalPaid: float
+    customerId: str | None = None
+    totalAmount: float | None = None
+    totalDiscount: float | None = None
+    totalTax: float | None = None
+    totalProcessingFees: float | None = None
+    paymentDetails: list[PaymentLine] | None = None
+    merchant: GbMerchant | None = None
+
+
+class GbHold(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    customerId: str
+    transactionTime: str
+    pointsToHold: int | None = None
+    amountToHold: float | None = None
+    otp: str | None = None
+    ignoreOTP: bool | None = None
+    hash: str | None = None
+
+
+class GbRedeem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    customerId: str
+    transactionId: str
+    transactionTime: str
+    holdReference: str
+    merchant: GbMerchant | None = None
+
+
+# --- Gameball answers (lenient: unknown fields ignored, numbers may arrive as strings) ------
+
+
+class GbQuoteAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    totalPoints: float = 0
+    totalScore: float | None = None
+    paymentDetails: list[dict[str, Any]] | None = None
+
+
+class GbHoldAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    holdReference: str
+    customerId: str | None = None
+    holdAmount: float | str | None = None
+    holdEquivalentPoints: float | str | None = None
+
+
+class GbHoldState(msgspec.Struct, frozen=True, kw_only=True):
+    customerId: str | None = None
+    holdAmount: float | str | None = None
+    holdEquivalentPoints: float | str | None = None
+    state: str | None = None
+    dateToExpire: str | None = None
+
+
+class GbRedeemAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    transactionId: str | None = None
+    redeemAmount: float | str | None = None
+    redeemEquivalentPoints: float | str | None = None
+
+
+class GbBalance(msgspec.Struct, frozen=True, kw_only=True):
+    totalPointsBalance: float = 0
+    availablePointsBalance: float = 0
+    availablePointsValue: float = 0
+    pendingPoints: float = 0
+    currency: str | None = None
+    pointsName: str | None = None
+
+
+class GbRule(msgspec.Struct, frozen=True, kw_only=True):
+    amountRewardThreshold: float | None = None
+    rewardWalletFactor: float | None = None
+    rewardRankFactor: float | None = None
+    tierName: str | None = None
+
+
+class GbCashbackRules(msgspec.Struct, frozen=True, kw_only=True):
+    defaultCashbackRule: GbRule | None = None
+    tierCashbackRules: list[GbRule] | None = None
+
+
+class GbErrorBody(msgspec.Struct, frozen=True, kw_only=True):
+    code: int | str | None = None
+    message: str | None = None
+    error: int | str | None = None
+
+
+def as_number(value: float | str | None) -> float:
+    """Gameball sends some amounts as strings ("5"); treat anything unreadable as zero."""
+    if value is None:
+        return 0.0
+    try:
+        return float(value)
+    except ValueError:
+        return 0.0
+
+
+estimate_decoder = msgspec.json.Decoder(EstimateRequest)
+hold_decoder = msgspec.json.Decoder(HoldRequest)

@@ -1,0 +1,219 @@
+"""The one HTTP session to Gameball: sends both key headers on every call and turns every kind
+of answer (JSON, Gameball's two error bodies, HTML pages, resets, timeouts) into a typed result
+or a typed error carrying Gameball's code."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import aiohttp
+import msgspec
+
+from . import errors
+from .connectivity import Connectivity
+from .models import GbErrorBody
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+AUTH_CODES = frozenset({1000, 1001, 1002})
+
+
+class GameballError(Exception):
+    """Base of every failed call. ``transient`` says whether the same call may succeed later."""
+
+    transient = True
+
+    def __init__(self, message: str, *, http_status: int | None = None, code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+        self.code = code
+
+
+class GameballUnreachable(GameballError):
+    """No answer at all: refused, reset, timed out, DNS."""
+
+
+class GameballServerError(GameballError):
+    """A 5xx or a non-JSON error page from Gameball or the edge in front of it."""
+
+
+class GameballRateLimited(GameballError):
+    """HTTP 429: the account-wide budget is spent."""
+
+
+class GameballRejected(GameballError):
+    """A 4xx answer about the request itself; the same request will be refused again."""
+
+    transient = False
+
+
+class GameballAuthError(GameballRejected):
+    """1000/1001/1002: our keys are wrong or missing."""
+
+
+class GameballBusy(GameballRejected):
+    """2001: another call for the same customer is in progress; try again shortly."""
+
+    transient = True
+
+
+class UpstreamClient:
+    """Calls Gameball under ``base_url`` with the store's keys. One instance per process.
+
+    Every outcome feeds the circuit breaker: no answer, a 5xx or an HTML page counts as a
+    failure; any answer Gameball itself wrote (even a 4xx) proves it is reachable."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        api_key: str,
+        secret_key: str,
+        timeout: float,
+        connectivity: Connectivity,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._headers = {
+            "APIKey": api_key,
+            "SecretKey": secret_key,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timer = timer
+        self.connectivity = connectivity
+        self.latency: dict[str, float] = {}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        result_type: type[T],
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> T:
+        """One call; raises a ``GameballError`` subclass for anything but a usable 2xx."""
+        if not self.connectivity.allow():
+            raise GameballUnreachable("Gameball is offline; waiting for the next probe")
+        data = msgspec.json.encode(body) if body is not None else None
+        started = self._timer()
+        failure: str | None = "cancelled before Gameball answered"
+        try:
+            async with self._session.request(
+                method,
+                self._base + path,
+                data=data,
+                params=params,
+                headers=self._headers,
+                timeout=self._timeout,
+            ) as response:
+                payload = await response.read()
+                failure = None
+                result = _interpret(response.status, response.content_type, payload, result_type)
+                return result
+        except (GameballServerError, GameballUnreachable) as exc:
+            failure = exc.message
+            raise
+        except TimeoutError:
+            failure = f"Gameball did not answer {path} in time"
+            raise GameballUnreachable(failure) from None
+        except aiohttp.ClientError as exc:
+            failure = f"could not reach Gameball for {path}: {type(exc).__name__}"
+            raise GameballUnreachable(failure) from None
+        finally:
+            self.latency[path] = self._timer() - started
+            if failure is None:
+                self.connectivity.record_success()
+            else:
+                self.connectivity.record_failure(failure)
+
+
+def _interpret(status: int, content_type: str, payload: bytes, result_type: type[T]) -> T:
+    if 200 <= status < 300:
+        try:
+            return msgspec.json.decode(payload or b"{}", type=result_type)
+        except msgspec.DecodeError as exc:
+            raise GameballServerError(
+                f"Gameball answered {status} with an unreadable body ({exc})", http_status=status
+            ) from None
+    if status == 429:
+        raise GameballRateLimited("Gameball rate limit reached (429)", http_status=status)
+    error = _read_error(content_type, payload)
+    if status >= 500 or error is None:
+        kind = "an HTML page" if "html" in content_type else f"HTTP {status}"
+        raise GameballServerError(
+            f"Gameball is unavailable ({kind})",
+            http_status=status,
+            code=error.code if error else None,
+        )
+    message = error.message or f"HTTP {status}"
+    if error.code in AUTH_CODES or (error.code is None and status in (401, 403)):
+        raise GameballAuthError(message, http_status=status, code=error.code)
+    if error.code == 2001:
+        raise GameballBusy(message, http_status=status, code=2001)
+    raise GameballRejected(message, http_status=status, code=error.code)
+
+
+class _Error(msgspec.Struct, frozen=True):
+    code: int | None
+    message: str | None
+
+
+def _read_error(content_type: str, payload: bytes) -> _Error | None:
+    """Gameball's body ``{code, message, ...}`` or the ``{error, message}`` variant, else None."""
+    if "json" not in content_type and not payload.lstrip().startswith(b"{"):
+        return None
+    try:
+        body = msgspec.json.decode(payload, type=GbErrorBody)
+    except msgspec.DecodeError:
+        return None
+    code = body.code if body.code is not None else body.error
+    try:
+        number = int(code) if code is not None else None
+    except ValueError:
+        number = None
+    return _Error(number, body.message)
+
+
+def as_sidecar_error(exc: GameballRejected, *, subject: str) -> errors.SidecarError:
+    """What a Gameball refusal means for the cashier; ``subject`` names what was asked for."""
+    if isinstance(exc, GameballAuthError):
+        return errors.UpstreamAuthFailed(
+            "Gameball refused this store's API credentials; ask store IT to check the "
+            "sidecar's Gameball keys",
+            upstream_code=exc.code,
+        )
+    if isinstance(exc, GameballBusy):
+        return errors.UpstreamBusy(
+            f"Gameball is still processing another request for this customer; retry {subject}",
+            upstream_code=exc.code,
+        )
+    if exc.code == 9008:
+        return errors.InsufficientPoints(
+            "The customer does not have enough available points for this redemption",
+            upstream_code=exc.code,
+        )
+    if exc.code == 7000:
+        return errors.CustomerNotFound(
+            "Gameball has no customer with this customerId; check the id, or let the customer "
+            "earn points first",
+            upstream_code=exc.code,
+        )
+    if exc.code == 9006:
+        return errors.HoldNotFound(
+            "Gameball does not know this hold reference, or the hold has expired",
+            upstream_code=exc.code,
+        )
+    return errors.UpstreamRejected(
+        f"Gameball refused {subject}: {exc.message}", upstream_code=exc.code
+    )

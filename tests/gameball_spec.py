@@ -1,0 +1,84 @@
+"""Validate bodies against Gameball's own OpenAPI 3.1 spec (tests/data/gameball-openapi.json)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+SPEC_PATH = Path(__file__).parent / "data" / "gameball-openapi.json"
+PREFIX = "/api/v4.0"
+
+# The v4.0 error body (the spec documents only the older {"error", "message"} shape).
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["code", "type", "message", "documentationUrl", "requestId"],
+    "properties": {
+        "code": {"type": "integer"},
+        "type": {"type": "string"},
+        "message": {"type": "string"},
+        "documentationUrl": {"type": "string"},
+        "requestId": {"type": "string"},
+    },
+}
+
+
+@functools.cache
+def spec() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+    return loaded
+
+
+def operation(method: str, path_template: str) -> dict[str, Any]:
+    """The spec's operation for e.g. ("POST", "/integrations/payments")."""
+    path = path_template if path_template.startswith(PREFIX) else PREFIX + path_template
+    try:
+        found: dict[str, Any] = spec()["paths"][path][method.lower()]
+    except KeyError:
+        raise AssertionError(f"the spec has no {method.upper()} {path}") from None
+    return found
+
+
+def validate_request(method: str, path_template: str, body: Any) -> None:
+    """Raise AssertionError with jsonschema's message unless `body` fits the request schema."""
+    op = operation(method, path_template)
+    try:
+        schema = op["requestBody"]["content"]["application/json"]["schema"]
+    except KeyError:
+        raise AssertionError(f"{method.upper()} {path_template} takes no JSON body") from None
+    _validate(schema, body, f"{method.upper()} {path_template} request")
+
+
+def validate_response(method: str, path_template: str, status: int, body: Any) -> None:
+    """Raise AssertionError with jsonschema's message unless `body` fits the documented answer."""
+    op = operation(method, path_template)
+    try:
+        schema = op["responses"][str(status)]["content"]["application/json"]["schema"]
+    except KeyError:
+        raise AssertionError(
+            f"{method.upper()} {path_template} documents no JSON {status} response"
+        ) from None
+    _validate(schema, body, f"{method.upper()} {path_template} {status} response")
+
+
+def validate_error(body: Any) -> None:
+    """Gameball's v4.0 error body: code, type, message, documentationUrl, requestId."""
+    _validate(ERROR_SCHEMA, body, "Gameball error body")
+
+
+def validate_legacy_error(body: Any) -> None:
+    """The older `{"error": int, "message": str}` body, the spec's components/schemas/Error."""
+    _validate({"$ref": "#/components/schemas/Error"}, body, "legacy error body")
+
+
+def _validate(schema: dict[str, Any], body: Any, what: str) -> None:
+    # Refs point at "#/components/...": carrying the components along lets them resolve.
+    rooted = {**schema, "components": spec()["components"]}
+    validator = jsonschema.Draft202012Validator(rooted)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(body))
+    if error is not None:
+        where = error.json_path
+        raise AssertionError(f"{what} does not match the spec at {where}: {error.message}")

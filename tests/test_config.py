@@ -1,0 +1,154 @@
+"""Configuration: file, environment overrides, secrets, and errors that name key and value."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sidecar.config import ConfigError, load_config, load_secrets
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "config" / "sidecar.example.toml"
+STORE = {
+    "SIDECAR_MERCHANT_ID": "m-1",
+    "SIDECAR_STORE_MERCHANT_NAME": "Merchant",
+    "SIDECAR_BRANCH_ID": "b-1",
+    "SIDECAR_STORE_BRANCH_NAME": "Branch",
+    "SIDECAR_TERMINAL_ID": "t-1",
+}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sidecar.toml"
+    path.write_text(text)
+    return path
+
+
+def test_config_example_file_is_valid_and_documents_every_key() -> None:
+    config = load_config(EXAMPLE, {})
+
+    text = EXAMPLE.read_text()
+    for section in config.__struct_fields__:
+        assert f"[{section}]" in text
+        for key in getattr(config, section).__struct_fields__:
+            assert f"\n{key} = " in text, f"{section}.{key} is not documented in the example"
+
+
+def test_config_environment_overrides_file_and_aliases(tmp_path: Path) -> None:
+    path = write(tmp_path, "[sidecar]\nport = 9000\n[budgets]\nestimate = 0.5\n")
+
+    config = load_config(
+        path,
+        {
+            **STORE,
+            "SIDECAR_PORT": "9100",
+            "SIDECAR_BUDGETS_ESTIMATE": "1.25",
+            "GAMEBALL_BASE_URL": "http://127.0.0.1:1/api/v4.0",
+        },
+    )
+
+    assert config.sidecar.port == 9100
+    assert config.budgets.estimate == 1.25
+    assert config.upstream.base_url == "http://127.0.0.1:1/api/v4.0"
+    assert config.store.terminal_id == "t-1"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        ("[upstream]\ntimeout = -1\n", {}, "$.upstream.timeout: expected > 0 (got -1)"),
+        ("[sidecar]\nport = 70000\n", {}, "$.sidecar.port: expected <= 65535 (got 70000)"),
+        ("[sidecar]\nprot = 1\n", {}, "$.sidecar.prot: unknown key"),
+        ("", {"SIDECAR_PORT": "eighty"}, "$.sidecar.port: expected int, got str (got 'eighty')"),
+        ("[budgets]\nhold = 0\n", {}, "$.budgets.hold: expected > 0 (got 0)"),
+        ("[upstream]\napi_key = 'abc'\n", {}, "$.upstream.api_key: secrets may not be written"),
+        ("[sidecar\n", {}, "not valid TOML"),
+    ],
+)
+def test_config_invalid_names_key_and_value(
+    tmp_path: Path, text: str, env: dict[str, str], expected: str
+) -> None:
+    path = write(tmp_path, text)
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {**STORE, **env})
+
+    assert expected in str(caught.value)
+
+
+def test_config_store_identity_required(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, {"SIDECAR_MERCHANT_ID": "m-1"})
+
+    assert "$.store.branch_id" in str(caught.value)
+    assert "$.store.merchant_id" not in str(caught.value)
+
+
+def test_config_secrets_from_env_then_files(tmp_path: Path) -> None:
+    key_file = tmp_path / "api-key"
+    key_file.write_text("file-key\n")
+    key_file.chmod(0o600)
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "gameball-secret-key").write_text("cred-secret")
+    (creds / "gameball-secret-key").chmod(0o600)
+    config = load_config(None, STORE)
+
+    secrets = load_secrets(
+        config, {"GAMEBALL_API_KEY_FILE": str(key_file), "CREDENTIALS_DIRECTORY": str(creds)}
+    )
+    overridden = load_secrets(config, {"GAMEBALL_API_KEY": "env-key"})
+
+    assert (secrets.api_key, secrets.secret_key) == ("file-key", "cred-secret")
+    assert overridden.api_key == "env-key"
+    assert "file-key" not in repr(secrets) and "cred-secret" not in repr(secrets)
+
+
+def test_config_world_readable_secret_file_refused(tmp_path: Path) -> None:
+    key_file = tmp_path / "api-key"
+    key_file.write_text("k")
+    key_file.chmod(0o644)
+
+    with pytest.raises(ConfigError) as caught:
+        load_secrets(load_config(None, STORE), {"GAMEBALL_API_KEY_FILE": str(key_file)})
+
+    assert "chmod 600" in str(caught.value)
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sidecar", *args],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        timeout=60,
+        check=False,
+    )
+
+
+def test_cli_check_config_exit_codes(tmp_path: Path) -> None:
+    bad = write(tmp_path, "[upstream]\ntimeout = 0\n")
+    keys = {"GAMEBALL_API_KEY": "k-123", "GAMEBALL_SECRET_KEY": "s-456"}
+
+    ok = run_cli("check-config", "--config", str(EXAMPLE), env=keys)
+    invalid = run_cli("check-config", "--config", str(bad), env={**STORE, **keys})
+    no_keys = run_cli("check-config", "--config", str(EXAMPLE), env={})
+
+    assert ok.returncode == 0, ok.stderr
+    assert "configuration OK" in ok.stdout and "k-123" not in ok.stdout
+    assert invalid.returncode == 2
+    assert "$.upstream.timeout: expected > 0 (got 0)" in invalid.stderr
+    assert no_keys.returncode == 2 and "MISSING" in no_keys.stdout
+
+
+def test_cli_serve_with_invalid_config_exits_2(tmp_path: Path) -> None:
+    bad = write(tmp_path, "[sidecar]\nport = -5\n")
+
+    result = run_cli("serve", "--config", str(bad), env=STORE)
+
+    assert result.returncode == 2
+    assert "$.sidecar.port: expected >= 0 (got -5)" in result.stderr
