@@ -18,14 +18,28 @@ from .balances import Balances
 from .cache import AgedCache
 from .config import Config, Secrets
 from .connectivity import Connectivity
+from .delivery import Alarm, Delivery
 from .estimates import Estimator
 from .holds import Holds
 from .http import error_middleware, max_body_key
+from .inspection import OutboxView
 from .models import GbBranch, GbMerchant
-from .routes import balances_key, estimator_key, holds_key, routes, status_key
+from .outbox import Outbox
+from .pacing import Pacer
+from .replay import Lanes, Replayer
+from .routes import (
+    balances_key,
+    estimator_key,
+    holds_key,
+    outbox_view_key,
+    routes,
+    sales_key,
+    status_key,
+)
 from .rules import RulesBook
+from .sales import OfflineLimits, Sales
 from .status import Status
-from .storage import Storage
+from .storage import Storage, StorageError
 from .timefmt import TransactionClock
 from .upstream import UpstreamClient
 
@@ -48,10 +62,11 @@ class Background:
 
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)
         self.tasks.add(task)
         task.add_done_callback(self._done)
+        return task
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
@@ -67,6 +82,8 @@ class Background:
 connectivity_key = web.AppKey("connectivity", Connectivity)
 storage_key = web.AppKey("storage", Storage)
 rules_key = web.AppKey("rules", RulesBook)
+replayer_key = web.AppKey("replayer", Replayer)
+pacer_key = web.AppKey("pacer", Pacer)
 
 
 def create_app(
@@ -87,10 +104,17 @@ def create_app(
     )
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        storage = await Storage.open(config.data_path)
+        storage = await Storage.open(
+            config.data_path, max_bytes=int(config.sidecar.max_db_mb * 1024 * 1024)
+        )
         app[storage_key] = storage
         background = Background()
         try:
+            requeued = await Outbox(storage).requeue_inflight(clocks.clock())
+            if requeued:
+                log.info(
+                    "%d outbox item(s) were in flight at the last stop; queued again", requeued
+                )
             async with aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(
                     total=config.upstream.timeout, connect=config.upstream.connect_timeout
@@ -98,14 +122,19 @@ def create_app(
                 raise_for_status=False,
             ) as session:
                 await _wire(app, config, secrets, clocks, session, storage, background)
-                refresher = asyncio.create_task(
-                    _keep_rules_fresh(app[rules_key], app[connectivity_key], config, clocks)
-                )
+                workers = [
+                    asyncio.create_task(
+                        _keep_rules_fresh(app[rules_key], app[connectivity_key], config, clocks)
+                    ),
+                    asyncio.create_task(app[replayer_key].run()),
+                    asyncio.create_task(_maintain(storage, config, clocks)),
+                ]
                 app[status_key].accepting = True
                 yield
                 app[status_key].accepting = False
-                refresher.cancel()
-                await asyncio.gather(refresher, return_exceptions=True)
+                for worker in workers:
+                    worker.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
                 await background.close()
         finally:
             await storage.close()
@@ -129,18 +158,82 @@ async def _wire(
         name=store.merchant_name or None,
         branch=GbBranch(uniqueId=store.branch_id, name=store.branch_name or None),
     )
+    connectivity = app[connectivity_key]
     upstream = UpstreamClient(
         session,
         base_url=config.upstream.base_url,
         api_key=secrets.api_key,
         secret_key=secrets.secret_key,
         timeout=config.upstream.timeout,
-        connectivity=app[connectivity_key],
+        connectivity=connectivity,
         timer=clocks.timer,
     )
+    transaction_clock = TransactionClock(clocks.clock)
     rules = RulesBook(storage, upstream, clock=clocks.clock)
     await rules.load()
     app[rules_key] = rules
+    outbox = Outbox(storage)
+    pacing = config.pacing
+    pacer = Pacer(
+        windows=[(pacing.per_second, 1.0), (pacing.per_30_seconds, 30.0)],
+        enabled=pacing.enabled,
+        pause_seconds=pacing.pause_on_429,
+        timer=clocks.timer,
+    )
+    app[pacer_key] = pacer
+    alarm = Alarm(clocks.clock)
+    lanes = Lanes()
+    delivery = Delivery(
+        outbox=outbox,
+        storage=storage,
+        upstream=upstream,
+        pacer=pacer,
+        alarm=alarm,
+        transaction_clock=transaction_clock,
+        retry_base=config.outbox.retry_base,
+        retry_cap=config.outbox.retry_cap,
+        refund_wait_attempts=config.outbox.refund_wait_attempts,
+        rehold_expired=config.outbox.rehold_expired,
+        clock=clocks.clock,
+    )
+    replayer = Replayer(
+        outbox=outbox,
+        delivery=delivery,
+        connectivity=connectivity,
+        pacer=pacer,
+        alarm=alarm,
+        lanes=lanes,
+        concurrency=config.outbox.concurrency,
+        alarm_retry=config.outbox.alarm_retry,
+        clock=clocks.clock,
+        timer=clocks.timer,
+    )
+    app[replayer_key] = replayer
+    limits = config.limits
+    sales = Sales(
+        outbox=outbox,
+        storage=storage,
+        delivery=delivery,
+        replayer=replayer,
+        lanes=lanes,
+        connectivity=connectivity,
+        alarm=alarm,
+        pacer=pacer,
+        merchant=merchant,
+        terminal_id=store.terminal_id,
+        budget=config.budgets.finalize,
+        limits=OfflineLimits(
+            max_payment_amount=limits.max_payment_amount,
+            max_queued_amount=limits.max_queued_amount,
+            max_queued_count=limits.max_queued_count,
+            max_offline_age=limits.max_offline_age,
+        ),
+        spawn=background.spawn,
+        clock=clocks.clock,
+        timer=clocks.timer,
+    )
+    app[sales_key] = sales
+    app[outbox_view_key] = OutboxView(outbox, on_retry=replayer.wake, clock=clocks.clock)
     app[estimator_key] = Estimator(
         upstream=upstream,
         rules=rules,
@@ -157,12 +250,13 @@ async def _wire(
     app[holds_key] = Holds(
         storage=storage,
         upstream=upstream,
-        transaction_clock=TransactionClock(clocks.clock),
+        transaction_clock=transaction_clock,
         merchant=merchant,
         budget=config.budgets.hold,
         status_budget=config.budgets.hold_status,
         default_ttl=config.holds.default_ttl,
         spawn=background.spawn,
+        release=sales.release_orphan,
         clock=clocks.clock,
         timer=clocks.timer,
     )
@@ -179,8 +273,13 @@ async def _wire(
         clock=clocks.clock,
     )
     app[status_key] = Status(
-        connectivity=app[connectivity_key],
+        connectivity=connectivity,
         rules=rules,
+        outbox=outbox,
+        storage=storage,
+        replayer=replayer,
+        alarm=alarm,
+        pacer=pacer,
         store={
             "merchantId": store.merchant_id,
             "merchantName": store.merchant_name,
@@ -190,6 +289,22 @@ async def _wire(
         },
         clock=clocks.clock,
     )
+
+
+async def _maintain(storage: Storage, config: Config, clocks: Clocks) -> None:
+    """Prune old delivered rows and checkpoint the WAL so the files stay bounded."""
+    outbox = Outbox(storage)
+    while True:
+        await asyncio.sleep(config.outbox.maintenance_interval)
+        cutoff = clocks.clock() - config.outbox.retention_days * 86400
+        try:
+            pruned = await outbox.prune(cutoff)
+            await storage.checkpoint()
+        except StorageError as exc:
+            log.warning("outbox maintenance skipped: %s", exc)
+            continue
+        if pruned:
+            log.info("pruned %d delivered outbox row(s) older than the retention", pruned)
 
 
 async def _keep_rules_fresh(

@@ -32,6 +32,7 @@ class SidecarSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     port: Port = 8787
     data_dir: NonEmpty = "./var"
     max_body_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 65536
+    max_db_mb: Annotated[float, Meta(ge=1, le=1_000_000)] = 1024.0
     log_level: NonEmpty = "INFO"
 
 
@@ -80,6 +81,31 @@ class HoldsSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     default_ttl: Positive = 600.0
 
 
+class OutboxSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    concurrency: Annotated[int, Meta(ge=1, le=64)] = 4
+    retry_base: Positive = 1.0
+    retry_cap: Positive = 300.0
+    refund_wait_attempts: PositiveInt = 8
+    rehold_expired: bool = True
+    alarm_retry: Positive = 60.0
+    retention_days: Positive = 7.0
+    maintenance_interval: Positive = 3600.0
+
+
+class PacingSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    enabled: bool = True
+    per_second: PositiveInt = 30
+    per_30_seconds: PositiveInt = 360
+    pause_on_429: Positive = 30.0
+
+
+class LimitsSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    max_payment_amount: Positive = 5000.0
+    max_queued_amount: Positive = 250000.0
+    max_queued_count: PositiveInt = 20000
+    max_offline_age: Positive = 259200.0
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     sidecar: SidecarSection = msgspec.field(default_factory=SidecarSection)
     store: StoreSection = msgspec.field(default_factory=StoreSection)
@@ -88,6 +114,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     cache: CacheSection = msgspec.field(default_factory=CacheSection)
     connectivity: ConnectivitySection = msgspec.field(default_factory=ConnectivitySection)
     holds: HoldsSection = msgspec.field(default_factory=HoldsSection)
+    outbox: OutboxSection = msgspec.field(default_factory=OutboxSection)
+    pacing: PacingSection = msgspec.field(default_factory=PacingSection)
+    limits: LimitsSection = msgspec.field(default_factory=LimitsSection)
 
     @property
     def data_path(self) -> Path:

@@ -3,13 +3,13 @@ HTTP status, its stable error code and whether the POS may retry."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 
 class SidecarError(Exception):
-    status: ClassVar[int] = 500
-    code: ClassVar[str] = "INTERNAL_ERROR"
-    retryable: ClassVar[bool] = False
+    status: int = 500
+    code: str = "INTERNAL_ERROR"
+    retryable: bool = False
 
     def __init__(
         self,
@@ -17,8 +17,11 @@ class SidecarError(Exception):
         *,
         details: list[dict[str, Any]] | None = None,
         upstream_code: int | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
+        if code is not None:
+            self.code = code
         self.message = message
         self.details = details or []
         self.upstream_code = upstream_code
@@ -110,3 +113,17 @@ class BalanceUnavailable(SidecarError):
 
 class StorageUnavailable(SidecarError):
     status, code, retryable = 503, "STORAGE_UNAVAILABLE", True
+
+
+class OfflineLimitReached(SidecarError):
+    """An offline limit (DESIGN rule 8) refused to queue more; ``code`` names which one."""
+
+    status, code, retryable = 503, "OFFLINE_LIMIT", True
+
+
+class OutboxItemNotFound(SidecarError):
+    status, code = 404, "OUTBOX_ITEM_NOT_FOUND"
+
+
+class OutboxStateConflict(SidecarError):
+    status, code = 409, "OUTBOX_STATE_CONFLICT"

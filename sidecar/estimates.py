@@ -34,7 +34,7 @@ class Estimator:
         cache: AgedCache[bytes, EstimateAnswer],
         budget: float,
         merchant: GbMerchant,
-        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        spawn: Callable[[Coroutine[Any, Any, None]], object],
     ) -> None:
         self._upstream = upstream
         self._rules = rules

@@ -55,7 +55,8 @@ class Holds:
         budget: float,
         status_budget: float,
         default_ttl: float,
-        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        spawn: Callable[[Coroutine[Any, Any, None]], object],
+        release: Callable[[str, str], Coroutine[Any, Any, None]],
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -67,6 +68,7 @@ class Holds:
         self._status_budget = status_budget
         self._default_ttl = default_ttl
         self._spawn = spawn
+        self._release = release
         self._clock = clock
         self._timer = timer
         # One attempt per checkout at a time, so a double-clicked till cannot hold twice.
@@ -192,20 +194,13 @@ class Holds:
             )
         except BaseException:
             # Never leave the customer's points locked by a checkout that did not happen.
-            self._spawn(self.release_quietly(reference))
+            self._spawn(self._release(reference, request.customerId))
             raise
         return RedemptionAnswer(
             transactionId=request.transactionId,
             redeemedPoints=as_number(redeemed.redeemEquivalentPoints),
             redeemedAmount=as_number(redeemed.redeemAmount),
         )
-
-    async def release_quietly(self, reference: str) -> None:
-        try:
-            await self._upstream.call("DELETE", hold_path(reference), dict)
-        except GameballError as exc:
-            # The hold lapses on its own at expiry; say so, so finance is not surprised.
-            log.warning("hold %s not released (%s); it will lapse at expiry", reference, exc)
 
     async def _call_within(self, deadline: float, call: Coroutine[Any, Any, T]) -> T:
         try:

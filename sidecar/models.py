@@ -58,6 +58,63 @@ class HoldRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     transactionId: Id | None = None
 
 
+class Redemption(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pointsHoldReference: Id | None = None
+    couponsLockReference: Id | None = None
+    couponCodes: Annotated[list[Id], Meta(max_length=20)] | None = None
+
+
+class ReturnWindow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    returnWindow: Annotated[int, Meta(ge=0, le=3650)]
+
+
+class FinalizeRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Gameball's track-payment body without ``merchant`` and ``channel``, which the sidecar
+    stamps from its configuration."""
+
+    customerId: Id
+    paymentId: Id
+    totalPaid: Money
+    paymentDate: Annotated[str, Meta(max_length=40)] | None = None
+    totalAmount: Money | None = None
+    totalDiscount: Money | None = None
+    totalTax: Money | None = None
+    totalProcessingFees: Money | None = None
+    paymentDetails: PaymentLines | None = None
+    redemption: Redemption | None = None
+    guest: bool | None = None
+    email: Annotated[str, Meta(max_length=256)] | None = None
+    mobile: Annotated[str, Meta(max_length=32)] | None = None
+    extra: Extra | None = None
+    cashbackConfigurations: ReturnWindow | None = None
+
+
+class RefundLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    productId: Id | None = None
+    quantity: Annotated[float, Meta(gt=0, le=1e6)] | None = None
+    price: Money | None = None
+    sku: Text | None = None
+    tags: Tags | None = None
+    category: Tags | None = None
+    title: Text | None = None
+    taxes: Money | None = None
+    discount: Money | None = None
+    extra: Extra | None = None
+
+
+class RefundRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    paymentId: Id
+    refundId: Id
+    customerId: Id | None = None
+    amount: PositiveMoney | None = None
+    refundDate: Annotated[str, Meta(max_length=40)] | None = None
+    lineItems: Annotated[list[RefundLine], Meta(max_length=500)] | None = None
+
+
+class DiscardRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    reason: Annotated[str, Meta(min_length=3, max_length=500)]
+
+
 # --- POS-facing answers -------------------------------------------------------------------
 
 
@@ -198,6 +255,16 @@ class GbCashbackRules(msgspec.Struct, frozen=True, kw_only=True):
     tierCashbackRules: list[GbRule] | None = None
 
 
+class GbPaymentAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    rewardedPoints: float | str | None = None
+    redeemedPoints: float | str | None = None
+
+
+class GbRefundAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    refundAmount: float | str | None = None
+    refundEquivalentPoints: float | str | None = None
+
+
 class GbErrorBody(msgspec.Struct, frozen=True, kw_only=True):
     code: int | str | None = None
     message: str | None = None
@@ -214,5 +281,23 @@ def as_number(value: float | str | None) -> float:
         return 0.0
 
 
+class SaleAnswer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What finalize, refund and release answer: delivered (200) or queued (202)."""
+
+    status: Literal["delivered", "queued", "dead", "discarded"]
+    outboxId: int
+    paymentId: str | None = None
+    refundId: str | None = None
+    holdReference: str | None = None
+    rewardedPoints: float | None = None
+    redeemedPoints: float | None = None
+    outcome: str | None = None
+    lastError: str | None = None
+    upstreamCode: int | None = None
+
+
 estimate_decoder = msgspec.json.Decoder(EstimateRequest)
+finalize_decoder = msgspec.json.Decoder(FinalizeRequest)
+refund_decoder = msgspec.json.Decoder(RefundRequest)
+discard_decoder = msgspec.json.Decoder(DiscardRequest)
 hold_decoder = msgspec.json.Decoder(HoldRequest)

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from . import errors
 from .balances import Balances
 from .estimates import Estimator
 from .holds import Holds
 from .http import json_response, path_value, read_json
-from .models import estimate_decoder, hold_decoder
+from .inspection import OutboxView
+from .models import (
+    discard_decoder,
+    estimate_decoder,
+    finalize_decoder,
+    hold_decoder,
+    refund_decoder,
+)
+from .sales import Sales
 from .status import Status
 
 routes = web.RouteTableDef()
@@ -17,6 +26,8 @@ estimator_key = web.AppKey("estimator", Estimator)
 holds_key = web.AppKey("holds", Holds)
 balances_key = web.AppKey("balances", Balances)
 status_key = web.AppKey("status", Status)
+sales_key = web.AppKey("sales", Sales)
+outbox_view_key = web.AppKey("outbox_view", OutboxView)
 
 
 @routes.post("/v1/estimate-points")
@@ -40,6 +51,61 @@ async def hold_status(request: web.Request) -> web.Response:
     return json_response(answer)
 
 
+@routes.delete("/v1/holds/{holdReference}")
+async def release_hold(request: web.Request) -> web.Response:
+    reference = path_value(request, "holdReference")
+    status, answer = await request.app[sales_key].release(reference)
+    return json_response(answer, status=status)
+
+
+@routes.post("/v1/finalize-payment")
+async def finalize_payment(request: web.Request) -> web.Response:
+    payment = await read_json(request, finalize_decoder)
+    status, answer = await request.app[sales_key].finalize(payment)
+    return json_response(answer, status=status)
+
+
+@routes.post("/v1/refund")
+async def refund(request: web.Request) -> web.Response:
+    refund = await read_json(request, refund_decoder)
+    status, answer = await request.app[sales_key].refund(refund)
+    return json_response(answer, status=status)
+
+
+@routes.get("/v1/outbox")
+async def outbox_list(request: web.Request) -> web.Response:
+    query = request.query
+    items = await request.app[outbox_view_key].listing(
+        state=query.get("state"),
+        customer_id=query.get("customerId"),
+        outcome=query.get("outcome"),
+        limit=_int_param(query.get("limit"), "limit", 100, 1, 1000),
+        after_id=_int_param(query.get("afterId"), "afterId", 0, 0, 2**62),
+    )
+    return json_response({"items": items})
+
+
+@routes.get("/v1/outbox/{id}")
+async def outbox_show(request: web.Request) -> web.Response:
+    item_id = _int_param(request.match_info["id"], "id", 0, 1, 2**62)
+    return json_response(await request.app[outbox_view_key].show(item_id))
+
+
+@routes.post("/v1/outbox/{id}/retry")
+async def outbox_retry(request: web.Request) -> web.Response:
+    item_id = _int_param(request.match_info["id"], "id", 0, 1, 2**62)
+    item = await request.app[outbox_view_key].retry(item_id)
+    return json_response(item)
+
+
+@routes.post("/v1/outbox/{id}/discard")
+async def outbox_discard(request: web.Request) -> web.Response:
+    item_id = _int_param(request.match_info["id"], "id", 0, 1, 2**62)
+    body = await read_json(request, discard_decoder)
+    item = await request.app[outbox_view_key].discard(item_id, body.reason)
+    return json_response(item)
+
+
 @routes.get("/v1/customers/{customerId}/balance")
 async def customer_balance(request: web.Request) -> web.Response:
     customer_id = path_value(request, "customerId")
@@ -49,7 +115,7 @@ async def customer_balance(request: web.Request) -> web.Response:
 
 @routes.get("/v1/status")
 async def status(request: web.Request) -> web.Response:
-    return json_response(request.app[status_key].snapshot())
+    return json_response(await request.app[status_key].snapshot())
 
 
 @routes.get("/healthz")
@@ -61,3 +127,15 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     ready, report = request.app[status_key].readiness()
     return json_response(report, status=200 if ready else 503)
+
+
+def _int_param(text: str | None, name: str, default: int, low: int, high: int) -> int:
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise errors.ValidationFailed.field(name, f"must be a whole number from {low} to {high}")
+    return value

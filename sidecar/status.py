@@ -1,5 +1,5 @@
-"""What the sidecar can say about itself: connectivity, how old its earning rules are, and
-whether it is ready to take requests."""
+"""What the sidecar can say about itself: connectivity, the outbox (depth, oldest age, items
+needing attention), how old its earning rules are, and whether it is ready."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ from typing import Any
 
 from . import __version__
 from .connectivity import Connectivity
+from .delivery import Alarm
+from .outbox import Outbox
+from .pacing import Pacer
+from .replay import Replayer
 from .rules import RulesBook
+from .storage import Storage
 from .timefmt import iso_ms
 
 
@@ -19,21 +24,35 @@ class Status:
         *,
         connectivity: Connectivity,
         rules: RulesBook,
+        outbox: Outbox,
+        storage: Storage,
+        replayer: Replayer,
+        alarm: Alarm,
+        pacer: Pacer,
         store: dict[str, str],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._connectivity = connectivity
         self._rules = rules
+        self._outbox = outbox
+        self._storage = storage
+        self._replayer = replayer
+        self._alarm = alarm
+        self._pacer = pacer
         self._store = store
         self._clock = clock
         self._started = clock()
         self.accepting = False
 
-    def snapshot(self) -> dict[str, Any]:
+    async def snapshot(self) -> dict[str, Any]:
         c = self._connectivity
+        now = self._clock()
+        totals = await self._outbox.totals()
+        oldest = totals.oldest_created_at
+        last_sync = _latest(c.last_success_at, self._replayer.last_delivered_at)
         return {
             "version": __version__,
-            "uptimeSeconds": round(self._clock() - self._started, 1),
+            "uptimeSeconds": round(now - self._started, 1),
             "store": self._store,
             "connectivity": {
                 "state": c.state,
@@ -42,11 +61,60 @@ class Status:
                 "lastFailure": c.last_failure,
                 "nextProbeInSeconds": round(c.seconds_to_next_probe(), 1),
             },
+            "outbox": {
+                "queued": totals.open_count,
+                "queuedAmount": round(totals.open_amount, 2),
+                "oldestQueuedAgeSeconds": round(now - oldest, 1) if oldest else 0.0,
+                "inFlight": self._replayer.in_flight,
+                "deadLetters": totals.by_state.get("dead", 0),
+                "redemptionFailed": totals.redemption_failed,
+                "delivered": totals.by_state.get("delivered", 0),
+                "discarded": totals.by_state.get("discarded", 0),
+                "lastSyncAt": iso_ms(last_sync) if last_sync else None,
+                "rateLimitedForSeconds": round(self._pacer.pause_remaining(), 1),
+            },
+            "alarm": {
+                "raised": self._alarm.raised,
+                "message": self._alarm.message,
+                "upstreamCode": self._alarm.code,
+                "since": iso_ms(self._alarm.since) if self._alarm.since else None,
+            },
+            "attention": self._attention(totals.by_state.get("dead", 0), totals.redemption_failed),
+            "database": {
+                "path": str(self._storage.path),
+                "recoveredFrom": str(self._storage.recovered_from)
+                if self._storage.recovered_from
+                else None,
+            },
             "earningRules": {
                 "cached": self._rules.default is not None,
                 "fetchedAt": iso_ms(self._rules.fetched_at) if self._rules.fetched_at else None,
             },
         }
+
+    def _attention(self, dead: int, redemption_failed: int) -> list[str]:
+        needs: list[str] = []
+        if self._alarm.raised:
+            needs.append(
+                "Gameball refuses the store's API keys: nothing is being sent. Fix the keys and "
+                "restart the sidecar."
+            )
+        if dead:
+            needs.append(
+                f"{dead} call(s) were refused by Gameball and need a person: "
+                "gameball-sidecar outbox list --state dead"
+            )
+        if redemption_failed:
+            needs.append(
+                f"{redemption_failed} payment(s) earned points but could not redeem an expired "
+                "hold: reconcile with gameball-sidecar outbox export"
+            )
+        if self._storage.recovered_from:
+            needs.append(
+                f"The database failed its integrity check and was moved to "
+                f"{self._storage.recovered_from}; a fresh one is in use."
+            )
+        return needs
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         # Offline is a normal way to work, so it does not make the sidecar unready.
@@ -54,3 +122,8 @@ class Status:
             "ready": self.accepting,
             "connectivity": self._connectivity.state,
         }
+
+
+def _latest(*moments: float | None) -> float | None:
+    known = [m for m in moments if m is not None]
+    return max(known) if known else None

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Sequence
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,35 @@ MIGRATIONS: Sequence[str] = (
         updated_at REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('payment', 'refund', 'release')),
+        idem_key TEXT NOT NULL UNIQUE,
+        fingerprint BLOB NOT NULL,
+        customer_id TEXT NOT NULL,
+        body BLOB NOT NULL,
+        amount REAL NOT NULL DEFAULT 0,
+        tx_ms INTEGER,
+        after_key TEXT,
+        hold_reference TEXT,
+        state TEXT NOT NULL
+            CHECK (state IN ('pending', 'inflight', 'delivered', 'dead', 'discarded')),
+        outcome TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_error TEXT,
+        last_code INTEGER,
+        result BLOB,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        delivered_at REAL,
+        discard_reason TEXT
+    );
+    CREATE INDEX outbox_by_customer ON outbox (customer_id, state, id);
+    CREATE INDEX outbox_by_state ON outbox (state, next_attempt_at, id);
+    CREATE INDEX outbox_by_tx_time ON outbox (customer_id, tx_ms);
+    """,
 )
 
 KV_PUT = (
@@ -60,7 +92,6 @@ HOLD_UPDATE_STATE = (
     "UPDATE holds SET state = ?, expires_at = COALESCE(?, expires_at), updated_at = ? "
     "WHERE hold_reference = ?"
 )
-HOLD_DELETE = "DELETE FROM holds WHERE hold_reference = ?"
 
 
 class HoldRow:
@@ -94,38 +125,95 @@ class HoldRow:
         ) = row
 
 
+class StorageError(Exception):
+    """The database refused a write (disk full, read-only, locked, I/O error); nothing stored."""
+
+
 class Storage:
     """One aiosqlite connection in WAL mode with ``synchronous=FULL``: a commit that returned is
-    on disk, which is what lets the sidecar acknowledge a sale."""
+    on disk, which is what lets the sidecar acknowledge a sale.
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+    Every statement goes through one asyncio lock: the connection is shared by many coroutines,
+    and without the lock one coroutine's statement could land inside another's transaction."""
+
+    def __init__(
+        self, db: aiosqlite.Connection, path: Path, *, recovered_from: Path | None
+    ) -> None:
         self._db = db
+        self._lock = asyncio.Lock()
         self.path = path
+        self.recovered_from = recovered_from
 
     @classmethod
-    async def open(cls, data_dir: Path) -> Storage:
+    async def open(cls, data_dir: Path, *, max_bytes: int = 2**40) -> Storage:
         path = await asyncio.to_thread(_prepare_files, data_dir)
+        recovered_from = await asyncio.to_thread(_set_aside_if_corrupt, path)
+        if recovered_from is not None:
+            await asyncio.to_thread(_prepare_files, data_dir)
         db = await aiosqlite.connect(path, isolation_level=None)
         try:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=FULL")
             await db.execute("PRAGMA busy_timeout=2000")
-            await db.execute("PRAGMA foreign_keys=ON")
+            # Keep the WAL file from growing without bound between checkpoints.
+            await db.execute("PRAGMA journal_size_limit=16777216")
             await _migrate(db)
+            async with db.execute("PRAGMA page_size") as cursor:
+                page_size = (await cursor.fetchone() or (4096,))[0]
+            await db.execute(f"PRAGMA max_page_count={max(16, max_bytes // page_size)}")
         except BaseException:
             await db.close()
             raise
-        return cls(db, path)
+        return cls(db, path, recovered_from=recovered_from)
 
     async def close(self) -> None:
-        await self._db.close()
+        async with self._lock:
+            await self._db.close()
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One write statement (its own transaction); returns the number of rows changed."""
+        async with self._lock:
+            try:
+                cursor = await self._db.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise StorageError(describe(exc)) from exc
+            return cursor.rowcount
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        async with self._lock, self._db.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        async with self._lock, self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE .. COMMIT under the lock; on any failure, ROLLBACK and raise."""
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StorageError(describe(exc)) from exc
+            try:
+                yield self._db
+                await self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    await self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StorageError(describe(exc)) from exc
+                raise
+
+    async def checkpoint(self) -> None:
+        async with self._lock:
+            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def put_value(self, key: str, value: bytes, now: float) -> None:
-        await self._db.execute(KV_PUT, (key, value, now))
+        await self.execute(KV_PUT, (key, value, now))
 
     async def get_value(self, key: str) -> tuple[bytes, float] | None:
-        async with self._db.execute(KV_GET, (key,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self.fetchone(KV_GET, (key,))
         return (bytes(row[0]), float(row[1])) if row else None
 
     async def insert_hold(
@@ -142,7 +230,7 @@ class Storage:
         answer: bytes,
         now: float,
     ) -> None:
-        await self._db.execute(
+        await self.execute(
             HOLD_INSERT,
             (
                 hold_reference,
@@ -160,23 +248,49 @@ class Storage:
         )
 
     async def hold_by_checkout(self, checkout_id: str) -> HoldRow | None:
-        return await self._one_hold(HOLD_BY_CHECKOUT, checkout_id)
+        row = await self.fetchone(HOLD_BY_CHECKOUT, (checkout_id,))
+        return HoldRow(row) if row else None
 
     async def hold_by_reference(self, hold_reference: str) -> HoldRow | None:
-        return await self._one_hold(HOLD_BY_REFERENCE, hold_reference)
+        row = await self.fetchone(HOLD_BY_REFERENCE, (hold_reference,))
+        return HoldRow(row) if row else None
 
     async def update_hold_state(
         self, hold_reference: str, state: str, expires_at: float | None, now: float
     ) -> None:
-        await self._db.execute(HOLD_UPDATE_STATE, (state, expires_at, now, hold_reference))
+        await self.execute(HOLD_UPDATE_STATE, (state, expires_at, now, hold_reference))
 
-    async def delete_hold(self, hold_reference: str) -> None:
-        await self._db.execute(HOLD_DELETE, (hold_reference,))
 
-    async def _one_hold(self, sql: str, key: str) -> HoldRow | None:
-        async with self._db.execute(sql, (key,)) as cursor:
-            row = await cursor.fetchone()
-        return HoldRow(row) if row else None
+def describe(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "full" in text:
+        return "the disk is full"
+    if "readonly" in text or "read-only" in text:
+        return "the database is read-only"
+    if "locked" in text or "busy" in text:
+        return "the database stayed locked by another process"
+    return f"the database failed ({text})"
+
+
+def _set_aside_if_corrupt(path: Path) -> Path | None:
+    """``PRAGMA quick_check``; a damaged file (and its WAL) is renamed, never deleted, so that
+    whatever it still holds can be recovered by hand."""
+    try:
+        with closing(sqlite3.connect(path)) as db:
+            verdict = db.execute("PRAGMA quick_check").fetchone()
+        if verdict and verdict[0] == "ok":
+            return None
+        reason = str(verdict[0]) if verdict else "no answer"
+    except sqlite3.DatabaseError as exc:
+        reason = str(exc)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        part = Path(str(path) + suffix)
+        if part.exists():
+            part.rename(Path(str(aside) + suffix))
+    log.error("database failed its integrity check (%s); moved aside to %s", reason, aside)
+    return aside
 
 
 def _prepare_files(data_dir: Path) -> Path:

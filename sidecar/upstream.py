@@ -100,12 +100,14 @@ class UpstreamClient:
         result_type: type[T],
         *,
         body: Any = None,
+        raw_body: bytes | None = None,
         params: dict[str, str] | None = None,
     ) -> T:
-        """One call; raises a ``GameballError`` subclass for anything but a usable 2xx."""
+        """One call; raises a ``GameballError`` subclass for anything but a usable 2xx.
+        ``raw_body`` is JSON already encoded (an outbox row, sent byte for byte)."""
         if not self.connectivity.allow():
             raise GameballUnreachable("Gameball is offline; waiting for the next probe")
-        data = msgspec.json.encode(body) if body is not None else None
+        data = msgspec.json.encode(body) if body is not None else raw_body
         started = self._timer()
         failure: str | None = "cancelled before Gameball answered"
         try:

@@ -1,0 +1,241 @@
+"""Sends one outbox row to Gameball and records what became of it, classifying every answer:
+delivered, already applied (9004/9001), retry later with backoff, pause everything (429),
+configuration alarm (1000-1002), expired hold (re-hold, or earn only), or dead letter."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+from urllib.parse import quote
+
+import backoff
+import msgspec
+
+from .models import GbHold, GbHoldAnswer, GbPaymentAnswer, GbRefundAnswer, as_number
+from .outbox import Item, Outbox
+from .pacing import Pacer
+from .storage import Storage
+from .timefmt import TransactionClock
+from .upstream import (
+    GameballAuthError,
+    GameballError,
+    GameballRateLimited,
+    GameballRejected,
+    UpstreamClient,
+)
+
+log = logging.getLogger(__name__)
+
+Verdict = Literal["delivered", "retry", "paused", "alarm", "dead"]
+ALREADY_APPLIED = {9004, 9001}
+HOLD_GONE = 9006
+REFUND_BEFORE_PAYMENT = 9005
+PATHS = {
+    "payment": "/integrations/payments",
+    "refund": "/integrations/transactions/refund",
+}
+
+
+class Alarm:
+    """A configuration problem (Gameball refused our keys): sending stops until it clears."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self.message: str | None = None
+        self.code: int | None = None
+        self.since: float | None = None
+
+    @property
+    def raised(self) -> bool:
+        return self.message is not None
+
+    def raise_(self, message: str, code: int | None) -> None:
+        if not self.raised:
+            log.error("Gameball refused the store's credentials (code %s); queue held", code)
+            self.since = self._clock()
+        self.message, self.code = message, code
+
+    def clear(self) -> None:
+        if self.raised:
+            log.info("Gameball accepts the store's credentials again; queue released")
+        self.message = self.code = self.since = None
+
+
+class Delivery:
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        storage: Storage,
+        upstream: UpstreamClient,
+        pacer: Pacer,
+        alarm: Alarm,
+        transaction_clock: TransactionClock,
+        retry_base: float,
+        retry_cap: float,
+        refund_wait_attempts: int,
+        rehold_expired: bool,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[float], float] = backoff.full_jitter,
+    ) -> None:
+        self._outbox = outbox
+        self._storage = storage
+        self._upstream = upstream
+        self._pacer = pacer
+        self._alarm = alarm
+        self._tx_clock = transaction_clock
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
+        self._refund_wait_attempts = refund_wait_attempts
+        self._rehold_expired = rehold_expired
+        self._clock = clock
+        self._jitter = jitter
+        self.counters: dict[str, int] = {}
+
+    async def deliver(self, item: Item) -> tuple[Verdict, Item]:
+        """Send the row (already claimed ``inflight``) once; record and return the verdict."""
+        try:
+            verdict = await self._attempt(item)
+        except GameballError as exc:
+            verdict = await self._failed(item, exc)
+        self.counters[f"{item.kind}.{verdict}"] = self.counters.get(f"{item.kind}.{verdict}", 0) + 1
+        latest = await self._outbox.get(item.id)
+        return verdict, latest or item
+
+    async def _attempt(self, item: Item) -> Verdict:
+        answer = await self._send(item)
+        await self._outbox.delivered(
+            item.id,
+            outcome=item.outcome or "ok",
+            result=msgspec.json.encode(answer),
+            now=self._clock(),
+        )
+        self._alarm.clear()
+        return "delivered"
+
+    async def _send(self, item: Item) -> dict[str, Any]:
+        await self._pacer.acquire()
+        if item.kind == "release":
+            path = f"/integrations/transactions/hold/{quote(item.hold_reference or '', safe='')}"
+            await self._upstream.call("DELETE", path, dict)
+            return {}
+        if item.kind == "payment":
+            paid = await self._upstream.call(
+                "POST", PATHS["payment"], GbPaymentAnswer, raw_body=item.body
+            )
+            return {
+                "rewardedPoints": as_number(paid.rewardedPoints),
+                "redeemedPoints": as_number(paid.redeemedPoints),
+            }
+        refunded = await self._upstream.call(
+            "POST", PATHS["refund"], GbRefundAnswer, raw_body=item.body
+        )
+        return {
+            "refundAmount": as_number(refunded.refundAmount),
+            "refundEquivalentPoints": as_number(refunded.refundEquivalentPoints),
+        }
+
+    async def _failed(self, item: Item, exc: GameballError) -> Verdict:
+        now = self._clock()
+        if isinstance(exc, GameballRateLimited):
+            self._pacer.rate_limited()
+            await self._outbox.retry_later(
+                item.id, at=now, error=exc.message, code=exc.http_status, now=now, counts=False
+            )
+            return "paused"
+        if isinstance(exc, GameballAuthError):
+            self._alarm.raise_(exc.message, exc.code)
+            await self._outbox.retry_later(
+                item.id, at=now, error=exc.message, code=exc.code, now=now, counts=False
+            )
+            return "alarm"
+        if isinstance(exc, GameballRejected) and not exc.transient:
+            return await self._rejected(item, exc)
+        await self._outbox.retry_later(
+            item.id,
+            at=now + self._backoff(item.attempts),
+            error=exc.message,
+            code=exc.code,
+            now=now,
+        )
+        return "retry"
+
+    async def _rejected(self, item: Item, exc: GameballRejected) -> Verdict:
+        now = self._clock()
+        if exc.code in ALREADY_APPLIED or (item.kind == "release" and exc.code == HOLD_GONE):
+            # The earlier send landed (or the hold is gone anyway): that is the effect we wanted.
+            await self._outbox.delivered(
+                item.id, outcome="already", result=None, now=now, note=exc.message, code=exc.code
+            )
+            return "delivered"
+        if item.kind == "payment" and exc.code == HOLD_GONE and item.hold_reference:
+            return await self._expired_hold(item)
+        if item.kind == "refund" and exc.code == REFUND_BEFORE_PAYMENT:
+            if await self._payment_may_still_land(item):
+                await self._outbox.retry_later(
+                    item.id,
+                    at=now + self._backoff(item.attempts),
+                    error="the payment this refund reverses has not reached Gameball yet",
+                    code=exc.code,
+                    now=now,
+                )
+                return "retry"
+        await self._outbox.dead(item.id, error=exc.message, code=exc.code, now=now)
+        log.warning("outbox item %d (%s) dead-lettered: %s", item.id, item.kind, exc.code)
+        return "dead"
+
+    async def _expired_hold(self, item: Item) -> Verdict:
+        """DESIGN rule 6: hold the same points again and send with the new reference; if that
+        cannot be done, deliver the earning alone and flag the row for finance."""
+        body = msgspec.json.decode(item.body)
+        hold = await self._storage.hold_by_reference(item.hold_reference or "")
+        new_reference: str | None = None
+        if self._rehold_expired and hold is not None and hold.hold_points > 0:
+            try:
+                await self._pacer.acquire()
+                held = await self._upstream.call(
+                    "POST",
+                    "/integrations/transactions/hold",
+                    GbHoldAnswer,
+                    body=GbHold(
+                        customerId=item.customer_id,
+                        transactionTime=self._tx_clock.next(item.customer_id),
+                        pointsToHold=int(hold.hold_points),
+                        ignoreOTP=True,
+                    ),
+                )
+                new_reference = held.holdReference
+            except GameballRejected as exc:
+                if exc.transient or isinstance(exc, GameballAuthError):
+                    raise
+                log.warning("re-hold for outbox item %d refused (%s)", item.id, exc.code)
+        if new_reference is not None:
+            body["redemption"]["pointsHoldReference"] = new_reference
+            outcome = "reheld"
+        else:
+            body.pop("redemption", None)
+            outcome = "redemption_failed"
+        await self._outbox.rewrite_body(
+            item.id,
+            body=msgspec.json.encode(body),
+            hold_reference=new_reference,
+            outcome=outcome,
+            now=self._clock(),
+        )
+        rewritten = await self._outbox.get(item.id)
+        assert rewritten is not None
+        return await self._attempt(rewritten)
+
+    async def _payment_may_still_land(self, item: Item) -> bool:
+        payment = await self._outbox.by_key(item.after_key) if item.after_key else None
+        if payment is not None:
+            return payment.state in ("pending", "inflight")
+        # Finalized elsewhere (another till): it may arrive later, so wait a while for it.
+        return item.attempts + 1 < self._refund_wait_attempts
+
+    def _backoff(self, attempts: int) -> float:
+        """Capped exponential backoff with full jitter (AWS's "full jitter")."""
+        ceiling = min(self._retry_cap, self._retry_base * 2 ** min(attempts, 30))
+        return max(0.05, self._jitter(ceiling))

@@ -1,0 +1,279 @@
+"""Finalize a payment, refund it, release a hold: each is stamped with the store's identity,
+committed to the outbox before any 2xx, then delivered at once when Gameball answers within
+the budget (200) or left for replay (202)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from . import errors
+from .connectivity import Connectivity
+from .delivery import Alarm, Delivery
+from .models import FinalizeRequest, GbMerchant, RefundRequest, SaleAnswer
+from .outbox import Item, Limits, NewItem, Outbox, QueueFull
+from .pacing import Pacer
+from .replay import Lanes, Replayer
+from .storage import Storage, StorageError
+from .timefmt import iso_ms
+
+log = logging.getLogger(__name__)
+
+FUTURE_TOLERANCE = 24 * 3600.0
+
+
+class OfflineLimits(msgspec.Struct, frozen=True, kw_only=True):
+    max_payment_amount: float
+    max_queued_amount: float
+    max_queued_count: int
+    max_offline_age: float
+
+
+class Sales:
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        storage: Storage,
+        delivery: Delivery,
+        replayer: Replayer,
+        lanes: Lanes,
+        connectivity: Connectivity,
+        alarm: Alarm,
+        pacer: Pacer,
+        merchant: GbMerchant,
+        terminal_id: str,
+        budget: float,
+        limits: OfflineLimits,
+        spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]],
+        clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._outbox = outbox
+        self._storage = storage
+        self._delivery = delivery
+        self._replayer = replayer
+        self._lanes = lanes
+        self._connectivity = connectivity
+        self._alarm = alarm
+        self._pacer = pacer
+        self._merchant = msgspec.to_builtins(merchant)
+        self._terminal_id = terminal_id
+        self._budget = budget
+        self._limits = limits
+        self._spawn = spawn
+        self._clock = clock
+        self._timer = timer
+
+    async def finalize(self, request: FinalizeRequest) -> tuple[int, SaleAnswer]:
+        started = self._timer()
+        paid_at = _event_time(request.paymentDate, "$.paymentDate", self._clock())
+        self._check_amount(request.totalPaid)
+        body = {k: v for k, v in msgspec.to_builtins(request).items() if v is not None}
+        body["paymentDate"] = iso_ms(paid_at)
+        body["merchant"] = self._merchant
+        body["channel"] = "pos"
+        body["extra"] = {"terminalId": self._terminal_id, **(body.get("extra") or {})}
+        hold = request.redemption.pointsHoldReference if request.redemption else None
+        new = NewItem(
+            kind="payment",
+            idem_key=f"payment:{request.paymentId}",
+            fingerprint=msgspec.json.encode(request),
+            customer_id=request.customerId,
+            body=msgspec.json.encode(body),
+            amount=request.totalPaid,
+            tx_ms=int(paid_at * 1000),
+            time_field="paymentDate",
+            hold_reference=hold,
+        )
+        return await self._submit(new, started, what=f"paymentId {request.paymentId!r}")
+
+    async def refund(self, request: RefundRequest) -> tuple[int, SaleAnswer]:
+        started = self._timer()
+        payment = await self._outbox.by_key(f"payment:{request.paymentId}")
+        customer_id = request.customerId or (payment.customer_id if payment else None)
+        if customer_id is None:
+            raise errors.ValidationFailed.field(
+                "$.customerId",
+                "required because this payment was not finalized through this sidecar",
+            )
+        if payment is not None and request.customerId and request.customerId != customer_id:
+            raise errors.ValidationFailed.field(
+                "$.customerId", f"payment {request.paymentId!r} belongs to another customer"
+            )
+        refunded_at = _event_time(request.refundDate, "$.refundDate", self._clock())
+        body: dict[str, Any] = {
+            "customerId": customer_id,
+            "refundTransactionId": request.refundId,
+            "reverseTransactionId": request.paymentId,
+            "transactionTime": iso_ms(refunded_at),
+            "merchant": self._merchant,
+        }
+        if request.amount is not None:
+            body["refundAmount"] = request.amount
+        if request.lineItems:
+            body["lineItems"] = msgspec.to_builtins(request.lineItems)
+        new = NewItem(
+            kind="refund",
+            idem_key=f"refund:{request.refundId}",
+            fingerprint=msgspec.json.encode(request),
+            customer_id=customer_id,
+            body=msgspec.json.encode(body),
+            tx_ms=int(refunded_at * 1000),
+            time_field="transactionTime",
+            after_key=f"payment:{request.paymentId}",
+        )
+        return await self._submit(new, started, what=f"refundId {request.refundId!r}")
+
+    async def release(self, reference: str) -> tuple[int, SaleAnswer]:
+        started = self._timer()
+        hold = await self._storage.hold_by_reference(reference)
+        if hold is None:
+            raise errors.HoldNotFound(
+                f"Hold {reference!r} was not made through this sidecar, so it cannot be released "
+                "here; check the reference"
+            )
+        status, answer = await self._submit(
+            self._release_item(reference, hold.customer_id), started, what="this release"
+        )
+        if hold.state == "active":
+            await self._storage.update_hold_state(reference, "released", None, self._clock())
+        return status, answer
+
+    async def release_orphan(self, reference: str, customer_id: str) -> None:
+        """A hold whose checkout failed: release it durably, in the background."""
+        try:
+            await self._submit(self._release_item(reference, customer_id), self._timer(), "")
+        except errors.SidecarError as exc:
+            log.warning("hold %s not queued for release (%s); it lapses at expiry", reference, exc)
+
+    def _release_item(self, reference: str, customer_id: str) -> NewItem:
+        return NewItem(
+            kind="release",
+            idem_key=f"release:{reference}",
+            fingerprint=b"release",
+            customer_id=customer_id,
+            body=b"{}",
+            hold_reference=reference,
+        )
+
+    async def _submit(self, new: NewItem, started: float, what: str) -> tuple[int, SaleAnswer]:
+        offline = not self._connectivity.online
+        if offline:
+            self._check_offline_age()
+        claim = not (
+            offline
+            or self._alarm.raised
+            or self._pacer.paused
+            or new.customer_id in self._lanes.busy
+        )
+        limits = (
+            Limits(
+                max_count=self._limits.max_queued_count, max_amount=self._limits.max_queued_amount
+            )
+            if offline
+            else None
+        )
+        try:
+            item, created, claimed = await self._outbox.enqueue(
+                new, now=self._clock(), limits=limits, claim=claim
+            )
+        except QueueFull as exc:
+            raise errors.OfflineLimitReached(exc.message, code=exc.code) from None
+        except StorageError as exc:
+            raise errors.StorageUnavailable(
+                f"The sale could not be stored ({exc}), so it was NOT queued for loyalty; "
+                "complete it without points and ask store IT to check the terminal's disk"
+            ) from None
+        if not created:
+            if item.fingerprint != new.fingerprint:
+                raise errors.IdempotencyConflict(
+                    f"{what} was already used for a different request; send a new id for a "
+                    "different sale, or resend exactly the same body"
+                )
+            return answer_for(item)
+        if not claimed:
+            self._replayer.wake()
+            return answer_for(item)
+        self._lanes.busy.add(item.customer_id)
+        task = self._spawn(self._deliver_now(item))
+        remaining = self._budget - (self._timer() - started)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=max(0.0, remaining))
+        except TimeoutError:
+            pass  # still going; the answer it gets is recorded on the row
+        latest = await self._outbox.get(item.id)
+        return answer_for(latest or item)
+
+    async def _deliver_now(self, item: Item) -> None:
+        try:
+            await self._delivery.deliver(item)
+        finally:
+            self._lanes.busy.discard(item.customer_id)
+            self._replayer.wake()
+
+    def _check_amount(self, amount: float) -> None:
+        if not self._connectivity.online and amount > self._limits.max_payment_amount:
+            raise errors.OfflineLimitReached(
+                f"Payments over {self._limits.max_payment_amount:g} are not queued while "
+                "Gameball is unreachable; complete the sale without loyalty points",
+                code="OFFLINE_PAYMENT_LIMIT",
+            )
+
+    def _check_offline_age(self) -> None:
+        offline_for = self._clock() - self._connectivity.changed_at
+        if offline_for > self._limits.max_offline_age:
+            raise errors.OfflineLimitReached(
+                f"This terminal has been offline for {offline_for / 3600:.1f} hours, longer than "
+                "it may queue loyalty calls; complete the sale without points and ask store IT "
+                "to restore the connection",
+                code="OFFLINE_TOO_LONG",
+            )
+
+
+def answer_for(item: Item) -> tuple[int, SaleAnswer]:
+    result: dict[str, Any] = msgspec.json.decode(item.result) if item.result else {}
+    status = {"delivered": "delivered", "dead": "dead", "discarded": "discarded"}.get(
+        item.state, "queued"
+    )
+    answer = SaleAnswer(
+        status=status,  # type: ignore[arg-type]
+        outboxId=item.id,
+        paymentId=_id_of(item, "payment"),
+        refundId=_id_of(item, "refund"),
+        holdReference=item.hold_reference if item.kind == "release" else None,
+        rewardedPoints=result.get("rewardedPoints"),
+        redeemedPoints=result.get("redeemedPoints"),
+        outcome=item.outcome if item.state == "delivered" else None,
+        lastError=item.last_error if item.state in ("dead", "discarded") else None,
+        upstreamCode=item.last_code if item.state == "dead" else None,
+    )
+    return (200 if item.state == "delivered" else 202), answer
+
+
+def _id_of(item: Item, kind: str) -> str | None:
+    return item.idem_key.removeprefix(f"{kind}:") if item.kind == kind else None
+
+
+def _event_time(text: str | None, field: str, now: float) -> float:
+    """The POS's own time of the event (kept for replay), or now when it sent none."""
+    if text is None:
+        return now
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise errors.ValidationFailed.field(
+            field, "must be an ISO 8601 date-time such as 2026-11-22T10:48:56.719Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    stamp = moment.timestamp()
+    if stamp > now + FUTURE_TOLERANCE:
+        raise errors.ValidationFailed.field(field, "is more than a day in the future")
+    return stamp
