@@ -6,14 +6,21 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
+from . import errors
 from .app import create_app, serve
 from .config import ConfigError, load_config, load_secrets
+from .inspection import OutboxView
 from .logs import configure_logging
+from .outbox import Outbox
+from .storage import DB_NAME, Storage, StorageError
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 DEFAULT_CONFIG = Path("/etc/gameball-sidecar/sidecar.toml")
@@ -28,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gameball-sidecar: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except CommandError as exc:
+        print(f"gameball-sidecar: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_OK
 
@@ -56,6 +66,35 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate the configuration and exit")
     _config_option(check)
     check.set_defaults(run=_check_config)
+
+    outbox = sub.add_parser(
+        "outbox",
+        help="inspect and act on queued and failed calls (works with the service stopped too)",
+        description="Reads the sidecar's database directly, so it works whether or not the "
+        "service is running.",
+    )
+    _config_option(outbox)
+    actions = outbox.add_subparsers(required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="list items, oldest first")
+    listing.add_argument("--state", help="pending, inflight, delivered, dead or discarded (a,b)")
+    listing.add_argument("--customer", help="only this customerId")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(run=_outbox_list)
+    show = actions.add_parser("show", help="one item in full, with the request as sent")
+    show.add_argument("id", type=int)
+    show.set_defaults(run=_outbox_show)
+    retry = actions.add_parser("retry", help="send a dead-lettered item again")
+    retry.add_argument("id", type=int)
+    retry.set_defaults(run=_outbox_retry)
+    discard = actions.add_parser("discard", help="give up on an item, keeping the reason")
+    discard.add_argument("id", type=int)
+    discard.add_argument("--reason", required=True, help="why (kept with the item)")
+    discard.set_defaults(run=_outbox_discard)
+    export = actions.add_parser("export", help="every item as CSV or JSON, for finance")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument("--state", help="only these states (a,b)")
+    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    export.set_defaults(run=_outbox_export)
 
     simulator = sub.add_parser("simulator", help="run the Gameball simulator alone")
     simulator.add_argument("--host", default="127.0.0.1")
@@ -93,7 +132,10 @@ def _serve(args: argparse.Namespace) -> int:
             "_FILE variants, or systemd credentials gameball-api-key / gameball-secret-key"
         )
     configure_logging(config.sidecar.log_level)
-    asyncio.run(serve(create_app(config, secrets), config.sidecar.host, config.sidecar.port))
+    try:
+        asyncio.run(serve(create_app(config, secrets), config.sidecar.host, config.sidecar.port))
+    except StorageError as exc:
+        raise CommandError(f"cannot start: {exc}") from None
     return EXIT_OK
 
 
@@ -132,6 +174,78 @@ def run_demo_banner(port: int) -> str:
         f"  curl -s {base}/v1/status\n"
         f"Stop with Ctrl-C."
     )
+
+
+def _outbox_list(args: argparse.Namespace) -> int:
+    items = _with_outbox(
+        args,
+        lambda view: view.listing(state=args.state, customer_id=args.customer, limit=args.limit),
+    )
+    if not items:
+        print("no items")
+    for item in items:
+        ident = item["paymentId"] or item["holdReference"] or ""
+        if item["refundId"]:
+            ident = f"{item['refundId']} (of {item['paymentId']})"
+        note = item["lastError"] or item["outcome"] or ""
+        print(
+            f"{item['id']:>7}  {item['state']:<10} {item['kind']:<8} {item['customerId']:<20} "
+            f"{ident:<28} {item['amount']:>10.2f}  {item['attempts']:>3}  {note}"
+        )
+    return EXIT_OK
+
+
+def _outbox_show(args: argparse.Namespace) -> int:
+    item = _with_outbox(args, lambda view: view.show(args.id))
+    print(msgspec.json.format(msgspec.json.encode(item), indent=2).decode())
+    return EXIT_OK
+
+
+def _outbox_retry(args: argparse.Namespace) -> int:
+    item = _with_outbox(args, lambda view: view.retry(args.id))
+    print(f"item {item['id']} is {item['state']} again; the running service will send it")
+    return EXIT_OK
+
+
+def _outbox_discard(args: argparse.Namespace) -> int:
+    item = _with_outbox(args, lambda view: view.discard(args.id, args.reason))
+    print(f"item {item['id']} discarded: {item['discardReason']}")
+    return EXIT_OK
+
+
+def _outbox_export(args: argparse.Namespace) -> int:
+    text = _with_outbox(args, lambda view: view.export(args.format, state=args.state))
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def _with_outbox(args: argparse.Namespace, action: Callable[[OutboxView], Awaitable[T]]) -> T:
+    config = load_config(_config_path(args), os.environ, require_store=False)
+    database = config.data_path / DB_NAME
+    if not database.exists():
+        raise CommandError(f"no sidecar database at {database}; check --config or SIDECAR_DATA_DIR")
+
+    async def run() -> T:
+        storage = await Storage.open(config.data_path, check=False)
+        try:
+            return await action(OutboxView(Outbox(storage)))
+        finally:
+            await storage.close()
+
+    try:
+        return asyncio.run(run())
+    except errors.SidecarError as exc:
+        raise CommandError(exc.message) from None
+    except StorageError as exc:
+        raise CommandError(f"the database could not be changed: {exc}") from None
+
+
+class CommandError(Exception):
+    """A command could not do what was asked; the message says why."""
 
 
 def _simulator(args: argparse.Namespace) -> int:

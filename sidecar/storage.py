@@ -145,9 +145,26 @@ class Storage:
         self.recovered_from = recovered_from
 
     @classmethod
-    async def open(cls, data_dir: Path, *, max_bytes: int = 2**40) -> Storage:
+    async def open(cls, data_dir: Path, *, max_bytes: int = 2**40, check: bool = True) -> Storage:
+        """Open (creating if need be) and migrate. ``check`` runs the integrity check and sets a
+        damaged file aside: only the service does that, never a CLI beside a running service."""
+        try:
+            return await cls._open(data_dir, max_bytes=max_bytes, check=check)
+        except OSError as exc:
+            raise StorageError(
+                f"the database at {data_dir} cannot be opened for writing ({exc.strerror or exc})"
+            ) from exc
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"the database at {data_dir} cannot be used: {describe(exc)}"
+            ) from exc
+
+    @classmethod
+    async def _open(cls, data_dir: Path, *, max_bytes: int, check: bool) -> Storage:
         path = await asyncio.to_thread(_prepare_files, data_dir)
-        recovered_from = await asyncio.to_thread(_set_aside_if_corrupt, path)
+        recovered_from = None
+        if check:
+            recovered_from = await asyncio.to_thread(_set_aside_if_corrupt, path)
         if recovered_from is not None:
             await asyncio.to_thread(_prepare_files, data_dir)
         db = await aiosqlite.connect(path, isolation_level=None)

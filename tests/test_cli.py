@@ -1,0 +1,102 @@
+"""`gameball-sidecar outbox ...`: store IT and finance look at and act on the queue from a shell."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from sidecar.simulator import SimulatorServer
+from tests.conftest import STORE_ENV, MakeSidecar
+
+
+def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sidecar", *args],
+        env={**os.environ, **STORE_ENV, "SIDECAR_DATA_DIR": str(data_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def queue_some(make_sidecar: MakeSidecar, simulator: SimulatorServer) -> dict[str, Any]:
+    sidecar = await make_sidecar()
+    simulator.sim.set_fault("gameball_error", status=422, code=3003, paths=["/payments"], count=1)
+    dead = await (
+        await sidecar.post(
+            "/v1/finalize-payment",
+            json={"customerId": "c-1", "paymentId": "cli-dead", "totalPaid": 12.5},
+        )
+    ).json()
+    await simulator.set_down(True)
+    queued = await (
+        await sidecar.post(
+            "/v1/finalize-payment",
+            json={
+                "customerId": "c-2",
+                "paymentId": "cli-queued",
+                "totalPaid": 7,
+                "email": "someone@example.com",
+            },
+        )
+    ).json()
+    await sidecar.close()
+    return {"dead": dead["outboxId"], "queued": queued["outboxId"]}
+
+
+async def test_cli_outbox_list_show_export(
+    make_sidecar: MakeSidecar, simulator: SimulatorServer, data_dir: Path, tmp_path: Path
+) -> None:
+    ids = await queue_some(make_sidecar, simulator)
+
+    listed = cli(data_dir, "outbox", "list")
+    dead_only = cli(data_dir, "outbox", "list", "--state", "dead")
+    shown = cli(data_dir, "outbox", "show", str(ids["queued"]))
+    as_csv = cli(data_dir, "outbox", "export", "--format", "csv")
+    out = tmp_path / "export.json"
+    as_json = cli(data_dir, "outbox", "export", "--format", "json", "--output", str(out))
+
+    assert listed.returncode == 0 and "cli-dead" in listed.stdout and "cli-queued" in listed.stdout
+    assert "cli-dead" in dead_only.stdout and "cli-queued" not in dead_only.stdout
+    item = json.loads(shown.stdout)
+    assert item["request"]["merchant"]["uniqueId"] == "merchant-42"
+    assert "email" not in item["request"] and "someone@example.com" not in shown.stdout
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert {r["paymentId"]: r["state"] for r in rows} == {
+        "cli-dead": "dead",
+        "cli-queued": "pending",
+    }
+    assert rows[0]["branchId"] == "branch-7" and rows[0]["lastCode"] == "3003"
+    assert as_json.returncode == 0 and len(json.loads(out.read_text())) == 2
+
+
+async def test_cli_outbox_retry_and_discard(
+    make_sidecar: MakeSidecar, simulator: SimulatorServer, data_dir: Path
+) -> None:
+    ids = await queue_some(make_sidecar, simulator)
+
+    retried = cli(data_dir, "outbox", "retry", str(ids["dead"]))
+    retried_again = cli(data_dir, "outbox", "retry", str(ids["dead"]))
+    no_reason = cli(data_dir, "outbox", "discard", str(ids["queued"]))
+    discarded = cli(data_dir, "outbox", "discard", str(ids["queued"]), "--reason", "voided")
+    missing = cli(data_dir, "outbox", "show", "999999")
+
+    assert retried.returncode == 0 and "pending again" in retried.stdout
+    assert retried_again.returncode == 1 and "only dead items" in retried_again.stderr
+    assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
+    assert discarded.returncode == 0 and "voided" in discarded.stdout
+    assert missing.returncode == 1 and "no outbox item 999999" in missing.stderr
+
+
+def test_cli_outbox_without_database_says_where_it_looked(tmp_path: Path) -> None:
+    result = cli(tmp_path / "nowhere", "outbox", "list")
+
+    assert result.returncode == 1
+    assert "no sidecar database at" in result.stderr and "nowhere" in result.stderr
