@@ -20,7 +20,9 @@ class Pacer:
         timer: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._windows = [(limit, span, deque[float]()) for limit, span in windows]
+        # Windows are kept 5% longer than Gameball's: calls arrive with network jitter, and it is
+        # Gameball's count at arrival, not ours at sending, that must stay inside the limit.
+        self._windows = [(limit, span * 1.05, deque[float]()) for limit, span in windows]
         self._enabled = enabled
         self._pause_seconds = pause_seconds
         self._restart_rate = restart_rate

@@ -207,7 +207,9 @@ class Sales:
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout=max(0.0, remaining))
         except TimeoutError:
-            pass  # still going; the answer it gets is recorded on the row
+            # The call goes on and its answer is recorded on the row; meanwhile a Gameball this
+            # slow counts as unreachable, so the next sales are queued without waiting.
+            self._connectivity.record_failure("no answer within the finalize budget")
         latest = await self._outbox.get(item.id)
         return answer_for(latest or item)
 

@@ -395,3 +395,65 @@ async def _go_offline(sidecar: Client) -> None:
             return
         await sidecar.post("/v1/estimate-points", json={"totalPaid": 1})
     await wait_until(lambda: not connectivity.online)
+
+
+async def test_same_payment_date_for_one_customer_gets_distinct_milliseconds(
+    sidecar: Client, simulator: SimulatorServer
+) -> None:
+    when = "2026-11-21T12:00:00.000Z"
+
+    first = await finalize(sidecar, payment("cust-1001", "same-ms-1", paymentDate=when))
+    second = await finalize(sidecar, payment("cust-1001", "same-ms-2", paymentDate=when))
+
+    assert first[0] == 200 and second[0] == 200, second  # no 9003 from Gameball
+    times = {
+        e["transactionId"]: e["transactionTime"]
+        for e in simulator.sim.ledger("cust-1001")
+        if e["type"] == "PaymentReward"
+    }
+    assert times["same-ms-1"].startswith("2026-11-21T12:00:00.000")
+    assert times["same-ms-2"].startswith("2026-11-21T12:00:00.001")
+
+
+async def test_breaker_makes_offline_finalize_answer_without_waiting(
+    make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
+) -> None:
+    sidecar = await make_sidecar(
+        make_config(
+            SIDECAR_BUDGETS_FINALIZE="0.3",
+            SIDECAR_UPSTREAM_TIMEOUT="30",
+            SIDECAR_CONNECTIVITY_PROBE_INITIAL="60",
+        )
+    )
+    simulator.sim.set_fault("blackhole")
+    for n in range(3):
+        code, _ = await finalize(sidecar, payment(f"bh-{n}", f"bh-pay-{n}"))
+        assert code == 202
+    sent_before = len(simulator.sim.requests)
+
+    answers = [await finalize(sidecar, payment(f"bh-x{n}", f"bh-more-{n}")) for n in range(20)]
+
+    assert all(code == 202 for code, _ in answers)
+    assert len(simulator.sim.requests) == sent_before  # the open circuit sends nothing
+    assert (await status(sidecar))["connectivity"]["state"] == "offline"
+
+
+async def test_replay_is_paced_to_the_configured_rate(
+    make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
+) -> None:
+    sidecar = await make_sidecar(
+        make_config(SIDECAR_PACING_PER_SECOND="5", SIDECAR_OUTBOX_CONCURRENCY="8")
+    )
+    await simulator.set_down(True)
+    for n in range(16):
+        await finalize(sidecar, payment(f"pace-{n}", f"pace-pay-{n}"))
+
+    await simulator.set_down(False)
+    await wait_drained(sidecar)
+
+    times = sorted(
+        r["time"] for r in simulator.sim.requests if r["path"].endswith("/integrations/payments")
+    )
+    assert len(times) == 16
+    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert busiest <= 5
