@@ -23,6 +23,8 @@ from .estimates import Estimator
 from .holds import Holds
 from .http import error_middleware, max_body_key
 from .inspection import OutboxView
+from .logs import redactor
+from .metrics import Metrics
 from .models import GbBranch, GbMerchant
 from .outbox import Outbox
 from .pacing import Pacer
@@ -31,6 +33,7 @@ from .routes import (
     balances_key,
     estimator_key,
     holds_key,
+    metrics_key,
     outbox_view_key,
     routes,
     sales_key,
@@ -38,6 +41,8 @@ from .routes import (
 )
 from .rules import RulesBook
 from .sales import OfflineLimits, Sales
+from .sealing import Sealer, SealError
+from .security import security_middleware
 from .status import Status
 from .storage import Storage, StorageError
 from .timefmt import TransactionClock
@@ -90,9 +95,18 @@ def create_app(
     config: Config, secrets: Secrets, *, clocks: Clocks | None = None
 ) -> web.Application:
     clocks = clocks or Clocks()
+    metrics = Metrics()
+    for secret in (secrets.api_key, secrets.secret_key, secrets.access_token):
+        redactor.add_secret(secret)
     app = web.Application(
-        middlewares=[error_middleware], client_max_size=config.sidecar.max_body_bytes
+        middlewares=[
+            metrics.middleware(),
+            error_middleware,
+            security_middleware(secrets.access_token, config.sidecar.cors_origins),
+        ],
+        client_max_size=config.sidecar.max_body_bytes,
     )
+    app[metrics_key] = metrics
     app[max_body_key] = config.sidecar.max_body_bytes
     app.add_routes(routes)
     app[connectivity_key] = Connectivity(
@@ -110,7 +124,15 @@ def create_app(
         app[storage_key] = storage
         background = Background()
         try:
-            requeued = await Outbox(storage).requeue_inflight(clocks.clock())
+            outbox = Outbox(storage, Sealer(secrets.encryption_key))
+            try:
+                await outbox.check_key()
+            except SealError as exc:
+                raise StorageError(
+                    f"{exc}; give the sidecar the key it was started with "
+                    "(SIDECAR_ENCRYPTION_KEY or the credential sidecar-encryption-key)"
+                ) from None
+            requeued = await outbox.requeue_inflight(clocks.clock())
             if requeued:
                 log.info(
                     "%d outbox item(s) were in flight at the last stop; queued again", requeued
@@ -121,7 +143,7 @@ def create_app(
                 ),
                 raise_for_status=False,
             ) as session:
-                await _wire(app, config, secrets, clocks, session, storage, background)
+                await _wire(app, config, secrets, clocks, session, outbox, background)
                 workers = [
                     asyncio.create_task(
                         _keep_rules_fresh(app[rules_key], app[connectivity_key], config, clocks)
@@ -149,9 +171,11 @@ async def _wire(
     secrets: Secrets,
     clocks: Clocks,
     session: aiohttp.ClientSession,
-    storage: Storage,
+    outbox: Outbox,
     background: Background,
 ) -> None:
+    storage = app[storage_key]
+    metrics = app[metrics_key]
     store = config.store
     merchant = GbMerchant(
         uniqueId=store.merchant_id,
@@ -166,13 +190,13 @@ async def _wire(
         secret_key=secrets.secret_key,
         timeout=config.upstream.timeout,
         connectivity=connectivity,
+        observe=metrics.upstream_call,
         timer=clocks.timer,
     )
     transaction_clock = TransactionClock(clocks.clock)
     rules = RulesBook(storage, upstream, clock=clocks.clock)
     await rules.load()
     app[rules_key] = rules
-    outbox = Outbox(storage)
     pacing = config.pacing
     pacer = Pacer(
         windows=[(pacing.per_second, 1.0), (pacing.per_30_seconds, 30.0)],
@@ -194,6 +218,7 @@ async def _wire(
         retry_cap=config.outbox.retry_cap,
         refund_wait_attempts=config.outbox.refund_wait_attempts,
         rehold_expired=config.outbox.rehold_expired,
+        on_verdict=metrics.delivery,
         clock=clocks.clock,
     )
     replayer = Replayer(

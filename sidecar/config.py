@@ -3,6 +3,8 @@ the environment or from files (systemd credentials). The only reader of ``os.env
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import os
 import re
@@ -33,6 +35,8 @@ class SidecarSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     data_dir: NonEmpty = "./var"
     max_body_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 65536
     max_db_mb: Annotated[float, Meta(ge=1, le=1_000_000)] = 1024.0
+    # Web origins (kiosk apps) allowed to call the API from a browser; none by default.
+    cors_origins: list[Annotated[str, Meta(pattern=r"^https?://[^/\s]+$")]] = []
     log_level: NonEmpty = "INFO"
 
 
@@ -124,16 +128,28 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 
 class Secrets:
-    """Credentials for Gameball; ``repr`` never shows them, so they cannot leak into a log line."""
+    """Credentials; ``repr`` never shows them, so they cannot leak into a log line.
 
-    __slots__ = ("api_key", "secret_key")
+    ``access_token`` guards the local API when it listens beyond loopback; ``encryption_key``
+    (32 bytes) seals queued payloads at rest."""
 
-    def __init__(self, api_key: str, secret_key: str) -> None:
+    __slots__ = ("access_token", "api_key", "encryption_key", "secret_key")
+
+    def __init__(
+        self,
+        api_key: str,
+        secret_key: str,
+        *,
+        access_token: str = "",
+        encryption_key: bytes | None = None,
+    ) -> None:
         self.api_key = api_key
         self.secret_key = secret_key
+        self.access_token = access_token
+        self.encryption_key = encryption_key
 
     def __repr__(self) -> str:
-        return "Secrets(api_key=***, secret_key=***)"
+        return "Secrets(***)"
 
 
 # The short names DESIGN.md promises; every other key also has SIDECAR_<SECTION>_<KEY>.
@@ -146,6 +162,7 @@ ENV_ALIASES: dict[str, tuple[str, str]] = {
     "SIDECAR_BRANCH_ID": ("store", "branch_id"),
     "SIDECAR_TERMINAL_ID": ("store", "terminal_id"),
 }
+LIST_KEYS = {("sidecar", "cors_origins")}
 SECRET_KEYS = {"api_key", "secret_key", "access_token", "encryption_key"}
 REQUIRED_STORE_KEYS = ("merchant_id", "merchant_name", "branch_id", "branch_name", "terminal_id")
 
@@ -176,7 +193,41 @@ def load_secrets(config: Config, environ: Mapping[str, str]) -> Secrets:
     secret = _secret(
         "GAMEBALL_SECRET_KEY", config.upstream.secret_key_file, "gameball-secret-key", environ
     )
-    return Secrets(api_key, secret)
+    token = _secret("SIDECAR_ACCESS_TOKEN", "", "sidecar-access-token", environ)
+    if token and len(token) < 16:
+        raise ConfigError("SIDECAR_ACCESS_TOKEN: too short; use at least 16 random characters")
+    key_text = _secret("SIDECAR_ENCRYPTION_KEY", "", "sidecar-encryption-key", environ)
+    secrets = Secrets(api_key, secret, access_token=token, encryption_key=_encryption_key(key_text))
+    _check_exposure(config, secrets)
+    return secrets
+
+
+def _encryption_key(text: str) -> bytes | None:
+    """32 bytes, written as 64 hex digits or base64 (``openssl rand -base64 32``)."""
+    if not text:
+        return None
+    try:
+        key = bytes.fromhex(text) if len(text) == 64 else base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        key = b""
+    if len(key) != 32:
+        raise ConfigError(
+            "SIDECAR_ENCRYPTION_KEY: must be 32 random bytes as base64 or 64 hex digits "
+            "(make one with `openssl rand -base64 32`)"
+        )
+    return key
+
+
+def _check_exposure(config: Config, secrets: Secrets) -> None:
+    """Listening beyond this machine without a token would let anyone on the LAN spend points."""
+    host = config.sidecar.host
+    if host in ("127.0.0.1", "::1", "localhost") or host.startswith("127."):
+        return
+    if not secrets.access_token:
+        raise ConfigError(
+            f"$.sidecar.host: {host!r} is reachable from other machines; set an access token "
+            "(SIDECAR_ACCESS_TOKEN or the credential sidecar-access-token) or bind 127.0.0.1"
+        )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -211,7 +262,11 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
         if target is not None:
             raw.setdefault(target[0], {})
             if isinstance(raw[target[0]], dict):
-                raw[target[0]][target[1]] = value
+                raw[target[0]][target[1]] = (
+                    [v.strip() for v in value.split(",") if v.strip()]
+                    if target in LIST_KEYS
+                    else value
+                )
 
 
 def _known_keys() -> dict[str, tuple[str, ...]]:

@@ -77,6 +77,7 @@ class Delivery:
         retry_cap: float,
         refund_wait_attempts: int,
         rehold_expired: bool,
+        on_verdict: Callable[[str, str], None] = lambda *_: None,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[float], float] = backoff.full_jitter,
     ) -> None:
@@ -92,7 +93,7 @@ class Delivery:
         self._rehold_expired = rehold_expired
         self._clock = clock
         self._jitter = jitter
-        self.counters: dict[str, int] = {}
+        self._on_verdict = on_verdict
 
     async def deliver(self, item: Item) -> tuple[Verdict, Item]:
         """Send the row (already claimed ``inflight``) once; record and return the verdict."""
@@ -100,7 +101,7 @@ class Delivery:
             verdict = await self._attempt(item)
         except GameballError as exc:
             verdict = await self._failed(item, exc)
-        self.counters[f"{item.kind}.{verdict}"] = self.counters.get(f"{item.kind}.{verdict}", 0) + 1
+        self._on_verdict(item.kind, verdict)
         latest = await self._outbox.get(item.id)
         return verdict, latest or item
 

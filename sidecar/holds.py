@@ -25,6 +25,7 @@ from .models import (
     HoldRequest,
     RedemptionAnswer,
     as_number,
+    fingerprint_of,
 )
 from .storage import HoldRow, Storage
 from .timefmt import TransactionClock, iso_ms, parse_gameball_time
@@ -80,7 +81,7 @@ class Holds:
             return await self._hold_once(request)
 
     async def _hold_once(self, request: HoldRequest) -> HoldAnswer:
-        fingerprint = msgspec.json.encode(request)
+        fingerprint = fingerprint_of(request)
         existing = await self._storage.hold_by_checkout(request.checkoutId)
         if existing is not None:
             if bytes(existing.fingerprint) != fingerprint:

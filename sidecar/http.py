@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -13,8 +14,10 @@ import msgspec
 from aiohttp import web
 
 from . import errors
+from .logs import request_id_var
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("sidecar.access")
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -93,11 +96,30 @@ def _too_large(limit: int) -> errors.PayloadTooLarge:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every answer that is not a success leaves here, in the one error shape."""
+    """Every answer that is not a success leaves here, in the one error shape; every request
+    gets an id (the caller's, if it sent a sane one) on its log lines and its answer."""
     request_id = request.headers.get(REQUEST_ID_HEADER, "")
     if not _request_id_ok.fullmatch(request_id):
         request_id = uuid.uuid4().hex
     request[request_id_key] = request_id
+    token = request_id_var.set(request_id)
+    started = time.perf_counter()
+    try:
+        response = await _answer(request, handler, request_id)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        access.info(
+            "%s %s %d",
+            request.method,
+            request.path,
+            response.status,
+            extra={"status": response.status, "ms": round((time.perf_counter() - started) * 1e3)},
+        )
+        return response
+    finally:
+        request_id_var.reset(token)
+
+
+async def _answer(request: web.Request, handler: Handler, request_id: str) -> web.StreamResponse:
     try:
         response = await handler(request)
     except errors.SidecarError as exc:
@@ -112,7 +134,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 f"{request_id}"
             )
         )
-    response.headers[REQUEST_ID_HEADER] = request_id
     return response
 
 

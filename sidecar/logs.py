@@ -1,14 +1,47 @@
-"""Logging as one JSON object per line on stdout, which journald and log shippers read as is."""
+"""Logging as one JSON object per line on stdout (journald and log shippers read it as is),
+with the current request id on every line and secrets and contact data scrubbed out."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import re
 import sys
 from typing import Any
 
 import msgspec
 
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+_CONTACT = [
+    re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),  # email addresses
+    re.compile(r"\+\d[\d ().-]{6,}\d"),  # international phone numbers
+    re.compile(r'("?(?:otp|hash|mobile|email)"?\s*[:=]\s*)"[^"]*"', re.IGNORECASE),
+]
+
+
+class Redactor:
+    """Knows the secret values of this process and the shapes of contact data."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add_secret(self, value: str) -> None:
+        # Very short values would blank out ordinary words; real keys are long.
+        if len(value) >= 6:
+            self._secrets.add(value)
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[secret]")
+        text = _CONTACT[0].sub("[email]", text)
+        text = _CONTACT[1].sub("[phone]", text)
+        return _CONTACT[2].sub(r'\1"[redacted]"', text)
+
+
+redactor = Redactor()
 
 
 class JsonFormatter(logging.Formatter):
@@ -19,12 +52,15 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        request_id = request_id_var.get()
+        if request_id:
+            entry["requestId"] = request_id
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return msgspec.json.encode(entry, enc_hook=str).decode()
+        return redactor.scrub(msgspec.json.encode(entry, enc_hook=str).decode())
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -33,5 +69,5 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aiohttp's access log duplicates what the sidecar logs itself.
+    # The sidecar logs each request itself, with its request id.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -4,6 +4,7 @@ Gameball's answers are read leniently because Gameball adds fields."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -271,6 +272,12 @@ class GbErrorBody(msgspec.Struct, frozen=True, kw_only=True):
     error: int | str | None = None
 
 
+def fingerprint_of(request: msgspec.Struct) -> bytes:
+    """What makes two requests "the same": a digest of their canonical encoding (a digest, so
+    OTPs and contact data are not kept just to compare requests)."""
+    return hashlib.sha256(msgspec.json.encode(request)).digest()
+
+
 def as_number(value: float | str | None) -> float:
     """Gameball sends some amounts as strings ("5"); treat anything unreadable as zero."""
     if value is None:
@@ -294,6 +301,25 @@ class SaleAnswer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     outcome: str | None = None
     lastError: str | None = None
     upstreamCode: int | None = None
+
+
+class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True):
+    field: str
+    message: str
+
+
+class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    code: str
+    message: str
+    retryable: bool
+    upstreamCode: int | None = None
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
+    """The one shape of every error answer."""
+
+    error: ErrorInfo
 
 
 estimate_decoder = msgspec.json.Decoder(EstimateRequest)

@@ -11,8 +11,11 @@ from typing import Any, Literal
 
 import msgspec
 
+from .sealing import CHECK_PLAINTEXT, MARKER, Sealer, SealError
 from .storage import Storage
 from .timefmt import iso_ms
+
+KEY_CHECK = "sealing:check"
 
 Kind = Literal["payment", "refund", "release"]
 State = Literal["pending", "inflight", "delivered", "dead", "discarded"]
@@ -140,8 +143,18 @@ class Totals(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Outbox:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, sealer: Sealer | None = None) -> None:
         self._storage = storage
+        self._sealer = sealer or Sealer(None)
+
+    async def check_key(self) -> None:
+        """Fail at start, with a clear message, if sealed rows could not be opened later."""
+        saved = await self._storage.get_value(KEY_CHECK)
+        if saved is not None:
+            if self._sealer.open(saved[0]) != CHECK_PLAINTEXT:
+                raise SealError("the encryption key check did not match")
+        elif self._sealer.enabled:
+            await self._storage.put_value(KEY_CHECK, self._sealer.seal(CHECK_PLAINTEXT), 0.0)
 
     async def enqueue(
         self, new: NewItem, *, now: float, limits: Limits | None, claim: bool
@@ -152,7 +165,7 @@ class Outbox:
         is the only open row for its customer, so the caller may deliver it at once without
         overtaking an older row. ``limits`` (offline only) may refuse with ``QueueFull``."""
         async with self._storage.transaction() as db:
-            existing = await _one(db, SELECT_BY_KEY, (new.idem_key,))
+            existing = await self._one(db, SELECT_BY_KEY, (new.idem_key,))
             if existing is not None:
                 return existing, False, False
             if limits is not None:
@@ -161,6 +174,7 @@ class Outbox:
             body = new.body
             if tx_ms != new.tx_ms and tx_ms is not None and new.time_field:
                 body = _retime(body, new.time_field, tx_ms)
+            body = self._sealer.seal(body)
             ahead = await _scalar(db, OPEN_FOR_CUSTOMER, (new.customer_id,))
             claimed = claim and ahead == 0
             cursor = await db.execute(
@@ -180,20 +194,20 @@ class Outbox:
                     now,
                 ),
             )
-            row = await _one(db, SELECT_BY_ID, (cursor.lastrowid,))
+            row = await self._one(db, SELECT_BY_ID, (cursor.lastrowid,))
         assert row is not None
         return row, True, claimed
 
     async def get(self, item_id: int) -> Item | None:
         row = await self._storage.fetchone(SELECT_BY_ID, (item_id,))
-        return _item(row) if row else None
+        return self._item(row) if row else None
 
     async def by_key(self, idem_key: str) -> Item | None:
         row = await self._storage.fetchone(SELECT_BY_KEY, (idem_key,))
-        return _item(row) if row else None
+        return self._item(row) if row else None
 
     async def ready_heads(self, now: float, limit: int) -> list[Item]:
-        return [_item(r) for r in await self._storage.fetchall(READY_HEADS, (now, limit))]
+        return [self._item(r) for r in await self._storage.fetchall(READY_HEADS, (now, limit))]
 
     async def next_due(self) -> float | None:
         row = await self._storage.fetchone(NEXT_DUE)
@@ -212,7 +226,8 @@ class Outbox:
         note: str | None = None,
         code: int | None = None,
     ) -> None:
-        await self._storage.execute(DELIVERED, (outcome, result, note, code, now, now, item_id))
+        sealed = self._sealer.seal(result) if result is not None else None
+        await self._storage.execute(DELIVERED, (outcome, sealed, note, code, now, now, item_id))
 
     async def retry_later(
         self,
@@ -233,7 +248,8 @@ class Outbox:
     async def rewrite_body(
         self, item_id: int, *, body: bytes, hold_reference: str | None, outcome: str, now: float
     ) -> None:
-        await self._storage.execute(REWRITE_BODY, (body, hold_reference, outcome, now, item_id))
+        sealed = self._sealer.seal(body)
+        await self._storage.execute(REWRITE_BODY, (sealed, hold_reference, outcome, now, item_id))
 
     async def requeue_inflight(self, now: float) -> int:
         """At start: whatever was in flight when the process died goes back in the queue."""
@@ -271,7 +287,7 @@ class Outbox:
             params.append(outcome)
         sql = f"SELECT {COLUMNS} FROM outbox WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
         rows = await self._storage.fetchall(sql, (*params, limit))
-        return [_item(r) for r in rows]
+        return [self._item(r) for r in rows]
 
     async def totals(self) -> Totals:
         count, amount, oldest = await self._storage.fetchone(OPEN_TOTALS)
@@ -287,6 +303,17 @@ class Outbox:
 
     async def prune(self, before: float) -> int:
         return await self._storage.execute(PRUNE, (before,))
+
+    async def _one(self, db: Any, sql: str, params: Sequence[Any]) -> Item | None:
+        row = await (await db.execute(sql, params)).fetchone()
+        return self._item(row) if row else None
+
+    def _item(self, row: Sequence[Any]) -> Item:
+        item = msgspec.convert(tuple(row), Item)
+        if self._sealer.enabled or item.body.startswith(MARKER):
+            result = self._sealer.open(item.result) if item.result else item.result
+            item = msgspec.structs.replace(item, body=self._sealer.open(item.body), result=result)
+        return item
 
 
 async def _check_limits(db: Any, new: NewItem, limits: Limits) -> None:
@@ -314,18 +341,9 @@ async def _free_tx_ms(db: Any, customer_id: str, tx_ms: int | None) -> int | Non
     return tx_ms
 
 
-async def _one(db: Any, sql: str, params: Sequence[Any]) -> Item | None:
-    row = await (await db.execute(sql, params)).fetchone()
-    return _item(row) if row else None
-
-
 async def _scalar(db: Any, sql: str, params: Sequence[Any]) -> int:
     row = await (await db.execute(sql, params)).fetchone()
     return int(row[0]) if row and row[0] is not None else 0
-
-
-def _item(row: Sequence[Any]) -> Item:
-    return msgspec.convert(tuple(row), Item)
 
 
 def _retime(body: bytes, field: str, tx_ms: int) -> bytes:

@@ -10,6 +10,7 @@ from .estimates import Estimator
 from .holds import Holds
 from .http import json_response, path_value, read_json
 from .inspection import OutboxView
+from .metrics import Metrics
 from .models import (
     discard_decoder,
     estimate_decoder,
@@ -17,8 +18,10 @@ from .models import (
     hold_decoder,
     refund_decoder,
 )
+from .openapi import build_openapi
 from .sales import Sales
 from .status import Status
+from .statuspage import render
 
 routes = web.RouteTableDef()
 
@@ -28,6 +31,7 @@ balances_key = web.AppKey("balances", Balances)
 status_key = web.AppKey("status", Status)
 sales_key = web.AppKey("sales", Sales)
 outbox_view_key = web.AppKey("outbox_view", OutboxView)
+metrics_key = web.AppKey("metrics", Metrics)
 
 
 @routes.post("/v1/estimate-points")
@@ -116,6 +120,24 @@ async def customer_balance(request: web.Request) -> web.Response:
 @routes.get("/v1/status")
 async def status(request: web.Request) -> web.Response:
     return json_response(await request.app[status_key].snapshot())
+
+
+@routes.get("/status")
+async def status_page(request: web.Request) -> web.Response:
+    page = render(await request.app[status_key].snapshot())
+    return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    await request.app[status_key].update_gauges(request.app[metrics_key])
+    body, content_type = request.app[metrics_key].exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+@routes.get("/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(build_openapi())
 
 
 @routes.get("/healthz")

@@ -16,7 +16,7 @@ import msgspec
 from . import errors
 from .connectivity import Connectivity
 from .delivery import Alarm, Delivery
-from .models import FinalizeRequest, GbMerchant, RefundRequest, SaleAnswer
+from .models import FinalizeRequest, GbMerchant, RefundRequest, SaleAnswer, fingerprint_of
 from .outbox import Item, Limits, NewItem, Outbox, QueueFull
 from .pacing import Pacer
 from .replay import Lanes, Replayer
@@ -84,7 +84,7 @@ class Sales:
         new = NewItem(
             kind="payment",
             idem_key=f"payment:{request.paymentId}",
-            fingerprint=msgspec.json.encode(request),
+            fingerprint=fingerprint_of(request),
             customer_id=request.customerId,
             body=msgspec.json.encode(body),
             amount=request.totalPaid,
@@ -122,7 +122,7 @@ class Sales:
         new = NewItem(
             kind="refund",
             idem_key=f"refund:{request.refundId}",
-            fingerprint=msgspec.json.encode(request),
+            fingerprint=fingerprint_of(request),
             customer_id=customer_id,
             body=msgspec.json.encode(body),
             tx_ms=int(refunded_at * 1000),

@@ -10,6 +10,7 @@ from typing import Any
 from . import __version__
 from .connectivity import Connectivity
 from .delivery import Alarm
+from .metrics import Metrics
 from .outbox import Outbox
 from .pacing import Pacer
 from .replay import Replayer
@@ -115,6 +116,15 @@ class Status:
                 f"{self._storage.recovered_from}; a fresh one is in use."
             )
         return needs
+
+    async def update_gauges(self, metrics: Metrics) -> None:
+        totals = await self._outbox.totals()
+        oldest = totals.oldest_created_at
+        metrics.queue_depth.set(totals.open_count)
+        metrics.oldest_age.set(self._clock() - oldest if oldest else 0.0)
+        metrics.dead_letters.set(totals.by_state.get("dead", 0))
+        metrics.online.set(1 if self._connectivity.online else 0)
+        metrics.alarm.set(1 if self._alarm.raised else 0)
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         # Offline is a normal way to work, so it does not make the sidecar unready.

@@ -78,6 +78,7 @@ class UpstreamClient:
         secret_key: str,
         timeout: float,
         connectivity: Connectivity,
+        observe: Callable[[str, str, float, str], None] = lambda *_: None,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self._session = session
@@ -91,7 +92,7 @@ class UpstreamClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._timer = timer
         self.connectivity = connectivity
-        self.latency: dict[str, float] = {}
+        self._observe = observe
 
     async def call(
         self,
@@ -110,6 +111,7 @@ class UpstreamClient:
         data = msgspec.json.encode(body) if body is not None else raw_body
         started = self._timer()
         failure: str | None = "cancelled before Gameball answered"
+        outcome = "cancelled"
         try:
             async with self._session.request(
                 method,
@@ -121,19 +123,26 @@ class UpstreamClient:
             ) as response:
                 payload = await response.read()
                 failure = None
+                outcome = "rejected"
                 result = _interpret(response.status, response.content_type, payload, result_type)
+                outcome = "ok"
                 return result
+        except GameballRateLimited:
+            outcome = "rate_limited"
+            raise
         except (GameballServerError, GameballUnreachable) as exc:
             failure = exc.message
+            outcome = "server_error"
             raise
         except TimeoutError:
-            failure = f"Gameball did not answer {path} in time"
+            failure, outcome = f"Gameball did not answer {path} in time", "timeout"
             raise GameballUnreachable(failure) from None
         except aiohttp.ClientError as exc:
             failure = f"could not reach Gameball for {path}: {type(exc).__name__}"
+            outcome = "unreachable"
             raise GameballUnreachable(failure) from None
         finally:
-            self.latency[path] = self._timer() - started
+            self._observe(method, path, self._timer() - started, outcome)
             if failure is None:
                 self.connectivity.record_success()
             else:
