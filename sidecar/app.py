@@ -41,6 +41,7 @@ from .routes import (
 )
 from .rules import RulesBook
 from .sales import OfflineLimits, Sales
+from .sdnotify import Notifier
 from .sealing import Sealer, SealError
 from .security import security_middleware
 from .status import Status
@@ -78,7 +79,9 @@ class Background:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", exc_info=task.exception())
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 0.0) -> None:
+        if self.tasks and grace > 0:
+            await asyncio.wait(set(self.tasks), timeout=grace)
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -154,10 +157,12 @@ def create_app(
                 app[status_key].accepting = True
                 yield
                 app[status_key].accepting = False
+                # Deliveries in flight may finish (bounded); then everything else stops.
+                grace = config.sidecar.stop_grace
+                await asyncio.gather(app[replayer_key].stop(grace), background.close(grace))
                 for worker in workers:
                     worker.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
-                await background.close()
         finally:
             await storage.close()
 
@@ -347,18 +352,30 @@ async def _keep_rules_fresh(
 
 
 async def serve(app: web.Application, host: str, port: int) -> None:
-    """Run until SIGTERM or SIGINT, then stop taking requests and close everything in order."""
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    """Run until SIGTERM or SIGINT, then stop taking requests and close everything in order.
+
+    Tells systemd READY=1 only once the database is open (startup) and the port listens,
+    sends watchdog heartbeats from this event loop (a wedged loop stops them, and systemd
+    restarts the service), and STOPPING=1 when asked to stop."""
+    notifier = Notifier()
+    # In-flight requests get a few seconds: a finalize answers within its budget anyway.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watchdog = loop.create_task(notifier.watchdog_loop())
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
         log.info("sidecar listening on http://%s:%d", host, port)
+        notifier.ready(f"listening on {host}:{port}")
         await stop.wait()
+        notifier.stopping()
         log.info("stopping: no new requests, finishing work in progress")
     finally:
+        watchdog.cancel()
+        await asyncio.gather(watchdog, return_exceptions=True)
         await runner.cleanup()
+        log.info("stopped cleanly")

@@ -8,8 +8,9 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import aiohttp
 import msgspec
 
 from . import errors
@@ -22,7 +23,7 @@ from .storage import DB_NAME, Storage, StorageError
 
 T = TypeVar("T")
 
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_ATTENTION = 0, 1, 2, 3
 DEFAULT_CONFIG = Path("/etc/gameball-sidecar/sidecar.toml")
 
 
@@ -66,6 +67,17 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate the configuration and exit")
     _config_option(check)
     check.set_defaults(run=_check_config)
+
+    status = sub.add_parser(
+        "status",
+        help="ask the running service how it is doing (exit 3 if something needs a person)",
+        description="Asks the running service (GET /v1/status) and prints a summary. Exit "
+        "codes: 0 all well, 1 the service cannot be reached, 2 configuration error, 3 running "
+        "but something needs a person.",
+    )
+    _config_option(status)
+    status.add_argument("--json", action="store_true", help="print the raw JSON instead")
+    status.set_defaults(run=_status)
 
     outbox = sub.add_parser(
         "outbox",
@@ -174,6 +186,56 @@ def run_demo_banner(port: int) -> str:
         f"  curl -s {base}/v1/status\n"
         f"Stop with Ctrl-C."
     )
+
+
+def _status(args: argparse.Namespace) -> int:
+    config = load_config(_config_path(args), os.environ, require_store=False)
+    secrets = load_secrets(config, os.environ)
+    host = "127.0.0.1" if config.sidecar.host in ("0.0.0.0", "::") else config.sidecar.host
+    url = f"http://{host}:{config.sidecar.port}/v1/status"
+    headers = {"Authorization": f"Bearer {secrets.access_token}"} if secrets.access_token else {}
+    try:
+        report = asyncio.run(_fetch_json(url, headers))
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise CommandError(
+            f"the sidecar does not answer at {url} ({type(exc).__name__}); is it running? "
+            "try: systemctl status gameball-sidecar"
+        ) from None
+    if args.json:
+        print(msgspec.json.format(msgspec.json.encode(report), indent=2).decode())
+    else:
+        print(describe_status(report))
+    return EXIT_ATTENTION if report["attention"] else EXIT_OK
+
+
+async def _fetch_json(url: str, headers: dict[str, str]) -> dict[str, Any]:
+    timeout = aiohttp.ClientTimeout(total=5)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with session.get(url, headers=headers) as response:
+            if response.status != 200:
+                raise ValueError(f"HTTP {response.status}")
+            body: dict[str, Any] = await response.json()
+            return body
+
+
+def describe_status(report: dict[str, Any]) -> str:
+    c, outbox, store = report["connectivity"], report["outbox"], report["store"]
+    lines = [
+        f"gameball-sidecar {report['version']} - {store['merchantName']} / "
+        f"{store['branchName']} / till {store['terminalId']}",
+        f"  Gameball:       {c['state']} since {c['since']}"
+        + (f" (last problem: {c['lastFailure']})" if c["state"] != "online" else ""),
+        f"  Waiting to send: {outbox['queued']} (oldest {outbox['oldestQueuedAgeSeconds']:.0f} s)",
+        f"  Last sync:      {outbox['lastSyncAt'] or 'never'}",
+        f"  Dead letters:   {outbox['deadLetters']}   redemption_failed: "
+        f"{outbox['redemptionFailed']}",
+    ]
+    if report["attention"]:
+        lines.append("Needs attention:")
+        lines.extend(f"  - {item}" for item in report["attention"])
+    else:
+        lines.append("Nothing needs attention.")
+    return "\n".join(lines)
 
 
 def _outbox_list(args: argparse.Namespace) -> int:

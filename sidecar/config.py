@@ -35,6 +35,7 @@ class SidecarSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     data_dir: NonEmpty = "./var"
     max_body_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 65536
     max_db_mb: Annotated[float, Meta(ge=1, le=1_000_000)] = 1024.0
+    stop_grace: Annotated[float, Meta(ge=0, le=120)] = 10.0
     # Web origins (kiosk apps) allowed to call the API from a browser; none by default.
     cors_origins: list[Annotated[str, Meta(pattern=r"^https?://[^/\s]+$")]] = []
     log_level: NonEmpty = "INFO"

@@ -56,6 +56,7 @@ class Replayer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_alarm_try = 0.0
         self._due_now = False
+        self._stopping = False
         self.last_delivered_at: float | None = None
         connectivity.on_recovery(self.recovered)
 
@@ -70,9 +71,18 @@ class Replayer:
     def in_flight(self) -> int:
         return len(self._tasks)
 
+    async def stop(self, grace: float) -> None:
+        """Start nothing new; let calls already in flight finish for up to ``grace`` seconds,
+        so their answers are recorded instead of being asked again after the restart."""
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            log.info("waiting up to %.0fs for %d call(s) in flight", grace, len(self._tasks))
+            await asyncio.wait(set(self._tasks), timeout=grace)
+
     async def run(self) -> None:
         try:
-            while True:
+            while not self._stopping:
                 # Cleared before looking, so a wake-up that comes while we look is not lost.
                 self._wake.clear()
                 if self._due_now:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +102,72 @@ def test_cli_outbox_without_database_says_where_it_looked(tmp_path: Path) -> Non
 
     assert result.returncode == 1
     assert "no sidecar database at" in result.stderr and "nowhere" in result.stderr
+
+
+def cli_at(port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sidecar", *args],
+        env={**os.environ, **STORE_ENV, "SIDECAR_PORT": str(port)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_cli_status_summarises_and_exit_code_says_if_a_person_is_needed(
+    make_sidecar: MakeSidecar, simulator: SimulatorServer
+) -> None:
+    sidecar = await make_sidecar()
+    port = sidecar.server.port
+    assert port is not None
+
+    healthy = await asyncio.to_thread(cli_at, port, "status")
+    simulator.sim.set_fault("gameball_error", status=422, code=3003, paths=["/payments"], count=1)
+    await sidecar.post(
+        "/v1/finalize-payment", json={"customerId": "c-9", "paymentId": "st-1", "totalPaid": 2}
+    )
+    troubled = await asyncio.to_thread(cli_at, port, "status")
+    as_json = await asyncio.to_thread(cli_at, port, "status", "--json")
+
+    assert healthy.returncode == 0, healthy.stderr
+    assert "Gameball:       online" in healthy.stdout
+    assert "Nothing needs attention." in healthy.stdout
+    assert troubled.returncode == 3
+    assert "Dead letters:   1" in troubled.stdout and "outbox list --state dead" in troubled.stdout
+    assert json.loads(as_json.stdout)["outbox"]["deadLetters"] == 1
+
+
+def test_cli_status_when_service_is_down_says_so() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    result = cli_at(port, "status")
+
+    assert result.returncode == 1
+    assert "does not answer" in result.stderr and "systemctl status" in result.stderr
+
+
+def test_cli_help_for_every_command() -> None:
+    commands = [
+        [],
+        ["serve"],
+        ["demo"],
+        ["check-config"],
+        ["status"],
+        ["outbox"],
+        ["outbox", "list"],
+        ["outbox", "export"],
+        ["simulator"],
+    ]
+    for command in commands:
+        result = subprocess.run(
+            [sys.executable, "-m", "sidecar", *command, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, command
+        assert "usage: gameball-sidecar" in result.stdout
