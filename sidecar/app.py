@@ -346,7 +346,11 @@ async def _keep_rules_fresh(
     while True:
         due = clocks.timer() >= next_refresh if connectivity.online else connectivity.probe_due()
         if due:
-            await rules.refresh()
+            try:
+                await rules.refresh()
+            except StorageError as exc:
+                # Fetched but not saved: the probe still did its job; try saving next time.
+                log.warning("earning rules not saved: %s", exc)
             next_refresh = clocks.timer() + config.cache.rules_refresh
         await asyncio.sleep(REFRESH_TICK)
 

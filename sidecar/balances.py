@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from urllib.parse import quote
 
 import msgspec
 
@@ -15,7 +14,13 @@ from .cache import AgedCache
 from .models import BalanceAnswer, GbBalance
 from .storage import Storage
 from .timefmt import iso_ms
-from .upstream import GameballError, GameballRejected, UpstreamClient, as_sidecar_error
+from .upstream import (
+    GameballError,
+    GameballRejected,
+    UpstreamClient,
+    as_sidecar_error,
+    balance_path,
+)
 
 BALANCE_KEY = "balance:"
 _balance_decoder = msgspec.json.Decoder(GbBalance)
@@ -45,7 +50,7 @@ class Balances:
             async with asyncio.timeout(self._budget):
                 fresh = await self._upstream.call(
                     "GET",
-                    f"/integrations/customers/{quote(customer_id, safe='')}/balance",
+                    balance_path(customer_id),
                     GbBalance,
                 )
         except GameballRejected as exc:

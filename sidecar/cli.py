@@ -19,6 +19,7 @@ from .config import ConfigError, load_config, load_secrets
 from .inspection import OutboxView
 from .logs import configure_logging
 from .outbox import Outbox
+from .sealing import Sealer, SealError
 from .storage import DB_NAME, Storage, StorageError
 
 T = TypeVar("T")
@@ -291,15 +292,23 @@ def _with_outbox(args: argparse.Namespace, action: Callable[[OutboxView], Awaita
     if not database.exists():
         raise CommandError(f"no sidecar database at {database}; check --config or SIDECAR_DATA_DIR")
 
+    key = load_secrets(config, os.environ, check_exposure=False).encryption_key
+
     async def run() -> T:
         storage = await Storage.open(config.data_path, check=False)
         try:
-            return await action(OutboxView(Outbox(storage)))
+            outbox = Outbox(storage, Sealer(key))
+            await outbox.check_key()
+            return await action(OutboxView(outbox))
         finally:
             await storage.close()
 
     try:
         return asyncio.run(run())
+    except SealError as exc:
+        raise CommandError(
+            f"{exc}; set SIDECAR_ENCRYPTION_KEY (or _FILE) to the service's key"
+        ) from None
     except errors.SidecarError as exc:
         raise CommandError(exc.message) from None
     except StorageError as exc:

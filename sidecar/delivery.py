@@ -8,22 +8,32 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any, Literal
-from urllib.parse import quote
 
 import backoff
 import msgspec
 
-from .models import GbHold, GbHoldAnswer, GbPaymentAnswer, GbRefundAnswer, as_number
+from .models import (
+    GbHold,
+    GbHoldAnswer,
+    GbHoldState,
+    GbPaymentAnswer,
+    GbRefundAnswer,
+    as_number,
+)
 from .outbox import Item, Outbox
 from .pacing import Pacer
-from .storage import Storage
+from .storage import Storage, StorageError
 from .timefmt import TransactionClock
 from .upstream import (
+    HOLD_PATH,
+    PAYMENTS_PATH,
+    REFUND_PATH,
     GameballAuthError,
     GameballError,
     GameballRateLimited,
     GameballRejected,
     UpstreamClient,
+    hold_path,
 )
 
 log = logging.getLogger(__name__)
@@ -32,10 +42,7 @@ Verdict = Literal["delivered", "retry", "paused", "alarm", "dead"]
 ALREADY_APPLIED = {9004, 9001}
 HOLD_GONE = 9006
 REFUND_BEFORE_PAYMENT = 9005
-PATHS = {
-    "payment": "/integrations/payments",
-    "refund": "/integrations/transactions/refund",
-}
+PATHS = {"payment": PAYMENTS_PATH, "refund": REFUND_PATH}
 
 
 class Alarm:
@@ -94,6 +101,8 @@ class Delivery:
         self._clock = clock
         self._jitter = jitter
         self._on_verdict = on_verdict
+        # Rows whose call has left the pacer and is on its way to Gameball right now.
+        self.on_the_wire: set[int] = set()
 
     async def deliver(self, item: Item) -> tuple[Verdict, Item]:
         """Send the row (already claimed ``inflight``) once; record and return the verdict."""
@@ -105,6 +114,16 @@ class Delivery:
         latest = await self._outbox.get(item.id)
         return verdict, latest or item
 
+    async def requeue_after_crash(self, item: Item) -> None:
+        """A bug, not Gameball, interrupted this row: put it back in the queue a bit later."""
+        now = self._clock()
+        try:
+            await self._outbox.retry_later(
+                item.id, at=now + 5, error="internal error (see the log)", code=None, now=now
+            )
+        except StorageError as exc:
+            log.error("outbox item %d stays in flight until restart: %s", item.id, exc)
+
     async def _attempt(self, item: Item) -> Verdict:
         answer = await self._send(item)
         await self._outbox.delivered(
@@ -113,14 +132,22 @@ class Delivery:
             result=msgspec.json.encode(answer),
             now=self._clock(),
         )
+        if item.kind == "payment" and item.hold_reference:
+            await self._storage.update_hold_state(item.hold_reference, "used", None, self._clock())
         self._alarm.clear()
         return "delivered"
 
     async def _send(self, item: Item) -> dict[str, Any]:
         await self._pacer.acquire()
+        self.on_the_wire.add(item.id)
+        try:
+            return await self._call(item)
+        finally:
+            self.on_the_wire.discard(item.id)
+
+    async def _call(self, item: Item) -> dict[str, Any]:
         if item.kind == "release":
-            path = f"/integrations/transactions/hold/{quote(item.hold_reference or '', safe='')}"
-            await self._upstream.call("DELETE", path, dict)
+            await self._upstream.call("DELETE", hold_path(item.hold_reference or ""), dict)
             return {}
         if item.kind == "payment":
             paid = await self._upstream.call(
@@ -172,7 +199,7 @@ class Delivery:
             )
             return "delivered"
         if item.kind == "payment" and exc.code == HOLD_GONE and item.hold_reference:
-            return await self._expired_hold(item)
+            return await self._hold_gone(item)
         if item.kind == "refund" and exc.code == REFUND_BEFORE_PAYMENT:
             if await self._payment_may_still_land(item):
                 await self._outbox.retry_later(
@@ -187,37 +214,49 @@ class Delivery:
         log.warning("outbox item %d (%s) dead-lettered: %s", item.id, item.kind, exc.code)
         return "dead"
 
-    async def _expired_hold(self, item: Item) -> Verdict:
-        """DESIGN rule 6: hold the same points again and send with the new reference; if that
-        cannot be done, deliver the earning alone and flag the row for finance."""
+    async def _hold_gone(self, item: Item) -> Verdict:
+        """Gameball no longer has the hold this payment burns (9006). DESIGN rule 6: hold the
+        same points again and send with the new reference; if that cannot be done, send the
+        earning alone and flag the row ``redemption_failed`` for finance."""
+        try:
+            rewritten = await self._without_stale_hold(item)
+        except GameballError as exc:
+            return await self._failed(item, exc)
+        try:
+            return await self._attempt(rewritten)
+        except GameballError as exc:
+            if rewritten.outcome == "reheld" and exc.code in ALREADY_APPLIED:
+                # The payment had landed after all: the fresh hold must not lock the points.
+                await self._release_quietly(rewritten.hold_reference)
+            return await self._failed(rewritten, exc)
+
+    async def _without_stale_hold(self, item: Item) -> Item:
         body = msgspec.json.decode(item.body)
-        hold = await self._storage.hold_by_reference(item.hold_reference or "")
+        reference = item.hold_reference or ""
+        hold = await self._storage.hold_by_reference(reference)
+        state = hold.state if hold is not None else None
+        if state not in ("used", "released"):
+            state = await self._upstream_hold_state(reference)
         new_reference: str | None = None
-        if self._rehold_expired and hold is not None and hold.hold_points > 0:
-            try:
-                await self._pacer.acquire()
-                held = await self._upstream.call(
-                    "POST",
-                    "/integrations/transactions/hold",
-                    GbHoldAnswer,
-                    body=GbHold(
-                        customerId=item.customer_id,
-                        transactionTime=self._tx_clock.next(item.customer_id),
-                        pointsToHold=int(hold.hold_points),
-                        ignoreOTP=True,
-                    ),
-                )
-                new_reference = held.holdReference
-            except GameballRejected as exc:
-                if exc.transient or isinstance(exc, GameballAuthError):
-                    raise
-                log.warning("re-hold for outbox item %d refused (%s)", item.id, exc.code)
+        if state == "used":
+            # Burned already: by this payment's own earlier send (the resend then meets 9004)
+            # or by an earlier redeem of the same hold. Either way, do not burn points again.
+            outcome = "hold_used"
+        elif (
+            state != "released"
+            and self._rehold_expired
+            and item.outcome != "reheld"
+            and hold is not None
+            and hold.hold_points > 0
+        ):
+            new_reference = await self._rehold(item, int(hold.hold_points))
+            outcome = "reheld" if new_reference else "redemption_failed"
+        else:
+            outcome = "redemption_failed"
         if new_reference is not None:
             body["redemption"]["pointsHoldReference"] = new_reference
-            outcome = "reheld"
         else:
             body.pop("redemption", None)
-            outcome = "redemption_failed"
         await self._outbox.rewrite_body(
             item.id,
             body=msgspec.json.encode(body),
@@ -227,7 +266,44 @@ class Delivery:
         )
         rewritten = await self._outbox.get(item.id)
         assert rewritten is not None
-        return await self._attempt(rewritten)
+        return rewritten
+
+    async def _upstream_hold_state(self, reference: str) -> str:
+        try:
+            state = await self._upstream.call("GET", hold_path(reference), GbHoldState)
+        except GameballRejected as exc:
+            if exc.transient or isinstance(exc, GameballAuthError):
+                raise
+            return "gone"
+        return (state.state or "").strip().lower()
+
+    async def _rehold(self, item: Item, points: int) -> str | None:
+        try:
+            await self._pacer.acquire()
+            held = await self._upstream.call(
+                "POST",
+                HOLD_PATH,
+                GbHoldAnswer,
+                body=GbHold(
+                    customerId=item.customer_id,
+                    transactionTime=self._tx_clock.next(item.customer_id),
+                    pointsToHold=points,
+                    ignoreOTP=True,
+                ),
+            )
+        except GameballRejected as exc:
+            if exc.transient or isinstance(exc, GameballAuthError):
+                raise
+            log.warning("re-hold for outbox item %d refused (%s)", item.id, exc.code)
+            return None
+        return held.holdReference
+
+    async def _release_quietly(self, reference: str | None) -> None:
+        if reference:
+            try:
+                await self._upstream.call("DELETE", hold_path(reference), dict)
+            except GameballError as exc:
+                log.warning("fresh hold not released (%s); it lapses at expiry", exc.code)
 
     async def _payment_may_still_land(self, item: Item) -> bool:
         payment = await self._outbox.by_key(item.after_key) if item.after_key else None

@@ -14,11 +14,16 @@ from . import errors
 from .cache import AgedCache
 from .models import EstimateAnswer, EstimateRequest, GbCashbackQuote, GbMerchant, GbQuoteAnswer
 from .rules import RulesBook, estimate_points
-from .upstream import GameballError, GameballRejected, UpstreamClient, as_sidecar_error
+from .upstream import (
+    QUOTE_PATH,
+    GameballError,
+    GameballRejected,
+    UpstreamClient,
+    as_sidecar_error,
+)
 
 log = logging.getLogger(__name__)
 
-QUOTE_PATH = "/integrations/payments/cashback"
 OFFLINE_NOTE = (
     "Gameball could not be asked in time; points estimated from the last known earning rules "
     "(campaign bonuses not included)"

@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import msgspec
 
@@ -29,13 +28,19 @@ from .models import (
 )
 from .storage import HoldRow, Storage
 from .timefmt import TransactionClock, iso_ms, parse_gameball_time
-from .upstream import GameballError, GameballRejected, UpstreamClient, as_sidecar_error
+from .upstream import (
+    HOLD_PATH,
+    REDEEM_PATH,
+    GameballError,
+    GameballRejected,
+    UpstreamClient,
+    as_sidecar_error,
+    hold_path,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-HOLD_PATH = "/integrations/transactions/hold"
-REDEEM_PATH = "/integrations/transactions/redeem"
 STATES = {"active", "used", "expired", "released"}
 _answer_decoder = msgspec.json.Decoder(HoldAnswer)
 
@@ -91,7 +96,7 @@ class Holds:
                 )
             return _answer_decoder.decode(existing.answer)
         deadline = self._timer() + self._budget
-        created = await self._call_within(deadline, self._create(request))
+        created = await self._create_within(deadline, request)
         reference = created.holdReference
         expires_at = await self._expiry(reference, deadline)
         redemption = None
@@ -193,15 +198,46 @@ class Holds:
             redeemed = await self._call_within(
                 deadline, self._upstream.call("POST", REDEEM_PATH, GbRedeemAnswer, body=body)
             )
-        except BaseException:
-            # Never leave the customer's points locked by a checkout that did not happen.
+        except BaseException as exc:
+            # Never leave the customer's points locked by a checkout that did not happen
+            # (releasing a hold the redeem did burn is answered 9006, which is harmless).
             self._spawn(self._release(reference, request.customerId))
+            if isinstance(exc, errors.SidecarError) and exc.upstream_code == 9004:
+                # This sale's redemption landed on an earlier try whose answer was lost.
+                return RedemptionAnswer(
+                    transactionId=request.transactionId,
+                    redeemedPoints=float(request.points or 0),
+                    redeemedAmount=float(request.amount or 0),
+                )
             raise
         return RedemptionAnswer(
             transactionId=request.transactionId,
             redeemedPoints=as_number(redeemed.redeemEquivalentPoints),
             redeemedAmount=as_number(redeemed.redeemAmount),
         )
+
+    async def _create_within(self, deadline: float, request: HoldRequest) -> GbHoldAnswer:
+        """Holds are not idempotent at Gameball: if the answer comes after the budget, the
+        hold still exists, so the call is left to finish and its hold is then released."""
+        task = asyncio.ensure_future(self._create(request))
+        done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - self._timer()))
+        if not done:
+            self._spawn(self._release_when_made(task, request.customerId))
+            raise errors.OfflineRedemptionUnavailable(OFFLINE)
+        try:
+            return task.result()
+        except GameballRejected as exc:
+            raise as_sidecar_error(exc, subject="the redemption") from None
+        except GameballError:
+            raise errors.OfflineRedemptionUnavailable(OFFLINE) from None
+
+    async def _release_when_made(self, task: asyncio.Future[GbHoldAnswer], customer: str) -> None:
+        try:
+            created = await task
+        except GameballError:
+            return
+        log.info("a hold answered after its budget; releasing it")
+        await self._release(created.holdReference, customer)
 
     async def _call_within(self, deadline: float, call: Coroutine[Any, Any, T]) -> T:
         try:
@@ -227,10 +263,6 @@ class Holds:
             stale=stale,
             asOf=iso_ms(row.updated_at) if stale else None,
         )
-
-
-def hold_path(reference: str) -> str:
-    return f"{HOLD_PATH}/{quote(reference, safe='')}"
 
 
 def _check_hold_request(request: HoldRequest) -> None:

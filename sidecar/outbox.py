@@ -49,7 +49,13 @@ READY_HEADS = f"""
                   WHERE p.customer_id = o.customer_id AND p.state IN ('pending', 'inflight'))
     ORDER BY o.id LIMIT ?
 """
-NEXT_DUE = "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'"
+# When the next head of a customer's queue comes due (rows behind a head wait for it).
+NEXT_DUE = """
+    SELECT MIN(o.next_attempt_at) FROM outbox AS o
+    WHERE o.state = 'pending'
+      AND o.id = (SELECT MIN(p.id) FROM outbox AS p
+                  WHERE p.customer_id = o.customer_id AND p.state IN ('pending', 'inflight'))
+"""
 CLAIM = "UPDATE outbox SET state = 'inflight', updated_at = ? WHERE id = ? AND state = 'pending'"
 DELIVERED = (
     "UPDATE outbox SET state = 'delivered', outcome = ?, result = ?, last_error = ?, "

@@ -57,6 +57,7 @@ class Replayer:
         self._last_alarm_try = 0.0
         self._due_now = False
         self._stopping = False
+        self.problem: str | None = None
         self.last_delivered_at: float | None = None
         connectivity.on_recovery(self.recovered)
 
@@ -79,24 +80,37 @@ class Replayer:
         if self._tasks:
             log.info("waiting up to %.0fs for %d call(s) in flight", grace, len(self._tasks))
             await asyncio.wait(set(self._tasks), timeout=grace)
+        await self._cancel_all()
 
     async def run(self) -> None:
         try:
             while not self._stopping:
                 # Cleared before looking, so a wake-up that comes while we look is not lost.
                 self._wake.clear()
-                if self._due_now:
-                    self._due_now = False
-                    await self._outbox.make_all_due(self._clock())
-                started = await self._start_due()
-                if not started:
-                    await self._sleep(await self._idle_wait())
-                else:
+                try:
+                    await self._pass()
+                    self.problem = None
+                except Exception as exc:
+                    # A locked or failing disk must not end replay for good: say so, try again.
+                    if self.problem is None:
+                        log.exception("replay pass failed; retrying")
+                    self.problem = f"replay is failing: {exc}"
                     await self._sleep(IDLE_TICK)
         finally:
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if not self._stopping:
+                await self._cancel_all()
+
+    async def _pass(self) -> None:
+        if self._due_now:
+            self._due_now = False
+            await self._outbox.make_all_due(self._clock())
+        started = await self._start_due()
+        await self._sleep(IDLE_TICK if started else await self._idle_wait())
+
+    async def _cancel_all(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _start_due(self) -> int:
         slots = self._concurrency - len(self._tasks)
@@ -133,9 +147,7 @@ class Replayer:
                 self.last_delivered_at = self._clock()
         except Exception:
             log.exception("delivering outbox item %d failed unexpectedly", item.id)
-            await self._outbox.retry_later(
-                item.id, at=self._clock() + 5, error="internal error", code=None, now=self._clock()
-            )
+            await self._delivery.requeue_after_crash(item)
         finally:
             self._lanes.busy.discard(item.customer_id)
             task = asyncio.current_task()
@@ -149,10 +161,14 @@ class Replayer:
         )
 
     async def _idle_wait(self) -> float:
+        if len(self._tasks) >= self._concurrency:
+            return IDLE_TICK * 5  # a finishing delivery wakes us
         if self._pacer.paused:
             return self._pacer.pause_remaining()
         if not self._connectivity.online:
             return max(0.05, min(IDLE_TICK, self._connectivity.seconds_to_next_probe()))
+        if self._alarm.raised:
+            return max(0.05, self._alarm_retry - (self._timer() - self._last_alarm_try))
         due = await self._outbox.next_due()
         if due is None:
             return IDLE_TICK * 5

@@ -13,11 +13,10 @@ from cachetools import LRUCache
 
 from .models import EstimateRequest, GbCashbackRules, GbRule
 from .storage import Storage
-from .upstream import GameballError, UpstreamClient
+from .upstream import RULES_PATH, GameballError, UpstreamClient
 
 log = logging.getLogger(__name__)
 
-RULES_PATH = "/integrations/configurations/cashback"
 DEFAULT_KEY = "rules:default"
 CUSTOMER_KEY = "rules:customer:"
 

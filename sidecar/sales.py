@@ -26,6 +26,7 @@ from .timefmt import iso_ms
 log = logging.getLogger(__name__)
 
 FUTURE_TOLERANCE = 24 * 3600.0
+EARLIEST = 946684800.0  # 2000-01-01T00:00:00Z
 
 
 class OfflineLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,7 +104,7 @@ class Sales:
                 "$.customerId",
                 "required because this payment was not finalized through this sidecar",
             )
-        if payment is not None and request.customerId and request.customerId != customer_id:
+        if payment is not None and customer_id != payment.customer_id:
             raise errors.ValidationFailed.field(
                 "$.customerId", f"payment {request.paymentId!r} belongs to another customer"
             )
@@ -207,15 +208,20 @@ class Sales:
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout=max(0.0, remaining))
         except TimeoutError:
-            # The call goes on and its answer is recorded on the row; meanwhile a Gameball this
-            # slow counts as unreachable, so the next sales are queued without waiting.
-            self._connectivity.record_failure("no answer within the finalize budget")
+            # The call goes on and its answer is recorded on the row. A Gameball this slow
+            # counts as unreachable so the next sales queue without waiting, but only if the
+            # call was really out there (not just waiting its turn under the rate limit).
+            if item.id in self._delivery.on_the_wire:
+                self._connectivity.record_failure("no answer within the finalize budget")
         latest = await self._outbox.get(item.id)
         return answer_for(latest or item)
 
     async def _deliver_now(self, item: Item) -> None:
         try:
             await self._delivery.deliver(item)
+        except Exception:
+            log.exception("delivering outbox item %d failed unexpectedly", item.id)
+            await self._delivery.requeue_after_crash(item)
         finally:
             self._lanes.busy.discard(item.customer_id)
             self._replayer.wake()
@@ -275,7 +281,12 @@ def _event_time(text: str | None, field: str, now: float) -> float:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    stamp = moment.timestamp()
+    try:
+        stamp = moment.timestamp()
+    except (OverflowError, ValueError):
+        stamp = EARLIEST - 1
     if stamp > now + FUTURE_TOLERANCE:
         raise errors.ValidationFailed.field(field, "is more than a day in the future")
+    if stamp < EARLIEST:
+        raise errors.ValidationFailed.field(field, "is before 2000; send the real time of sale")
     return stamp

@@ -41,7 +41,7 @@ def security_middleware(token: str, cors_origins: Collection[str]) -> Middleware
         if request.method == "OPTIONS" and origin is not None:
             return _with_cors(web.Response(status=204), origin, preflight=True)
         if token and request.path not in OPEN_PATHS:
-            given = request.headers.get("Authorization", "").encode()
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             if not hmac.compare_digest(given, expected):
                 raise Unauthorized(
                     "This sidecar requires `Authorization: Bearer <token>` (its access token)"

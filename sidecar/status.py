@@ -95,6 +95,8 @@ class Status:
 
     def _attention(self, dead: int, redemption_failed: int) -> list[str]:
         needs: list[str] = []
+        if self._replayer.problem:
+            needs.append(f"{self._replayer.problem}; sales stay stored and are retried.")
         if self._alarm.raised:
             needs.append(
                 "Gameball refuses the store's API keys: nothing is being sent. Fix the keys and "

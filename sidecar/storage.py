@@ -197,12 +197,20 @@ class Storage:
             return cursor.rowcount
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        async with self._lock, self._db.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        async with self._lock:
+            try:
+                async with self._db.execute(sql, params) as cursor:
+                    return await cursor.fetchone()
+            except sqlite3.Error as exc:
+                raise StorageError(describe(exc)) from exc
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        async with self._lock, self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        async with self._lock:
+            try:
+                async with self._db.execute(sql, params) as cursor:
+                    return list(await cursor.fetchall())
+            except sqlite3.Error as exc:
+                raise StorageError(describe(exc)) from exc
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -223,8 +231,7 @@ class Storage:
                 raise
 
     async def checkpoint(self) -> None:
-        async with self._lock:
-            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        await self.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def put_value(self, key: str, value: bytes, now: float) -> None:
         await self.execute(KV_PUT, (key, value, now))

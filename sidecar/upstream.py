@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import msgspec
@@ -21,6 +22,22 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 AUTH_CODES = frozenset({1000, 1001, 1002})
+
+# Gameball's paths under the base URL (openapi.json, /api/v4.0 prefix in the base).
+QUOTE_PATH = "/integrations/payments/cashback"
+PAYMENTS_PATH = "/integrations/payments"
+HOLD_PATH = "/integrations/transactions/hold"
+REDEEM_PATH = "/integrations/transactions/redeem"
+REFUND_PATH = "/integrations/transactions/refund"
+RULES_PATH = "/integrations/configurations/cashback"
+
+
+def hold_path(reference: str) -> str:
+    return f"{HOLD_PATH}/{quote(reference, safe='')}"
+
+
+def balance_path(customer_id: str) -> str:
+    return f"/integrations/customers/{quote(customer_id, safe='')}/balance"
 
 
 class GameballError(Exception):
