@@ -57,9 +57,7 @@ async def test_transient_error_while_reholding_is_retried_not_a_500(
     await simulator.set_down(True)
     _, queued = await finalize(
         sidecar,
-        payment(
-            "cust-1001", "rh-pay", 5, redemption={"pointsHoldReference": held["holdReference"]}
-        ),
+        with_hold("rh-pay", 5, held),
     )
     simulator.sim.advance_clock(700)
     simulator.sim.set_fault("error5xx", paths=["/transactions/hold"], count=1)
@@ -79,11 +77,9 @@ async def test_hold_already_redeemed_is_not_burned_twice(
     held = await hold(sidecar, "twice-1", 100, redeemNow=True, transactionId="twice-sale")
     before = simulator.sim.balance("cust-1001")["availablePointsBalance"]
 
-    code, body = await finalize(
+    _, body = await finalize(
         sidecar,
-        payment(
-            "cust-1001", "twice-pay", 10, redemption={"pointsHoldReference": held["holdReference"]}
-        ),
+        with_hold("twice-pay", 10, held),
     )
     await wait_drained(sidecar)
 
@@ -101,9 +97,7 @@ async def test_released_hold_is_not_reheld(sidecar: Client, simulator: Simulator
 
     _, body = await finalize(
         sidecar,
-        payment(
-            "cust-1001", "rel-pay", 10, redemption={"pointsHoldReference": held["holdReference"]}
-        ),
+        with_hold("rel-pay", 10, held),
     )
     await wait_drained(sidecar)
 
