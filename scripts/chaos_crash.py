@@ -1,0 +1,103 @@
+"""Suite 1, crash: SIGKILL the sidecar at random moments while tills sell (with holds and
+refunds); after the last restart and drain, every acknowledged call is in the simulator's
+ledger exactly once and each customer's order is kept."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from chaos_tills import Record, Till, check_ledger, figures
+
+from sidecar.simulator import Simulator, SimulatorServer
+from tests.harness import SidecarProcess
+
+
+async def run(kills: int, customers: int, sales: int, seed: int = 20261122) -> bool:
+    rng = random.Random(seed)
+    simulator = SimulatorServer(Simulator(seed_demo=False, rate_limits_enabled=False))
+    await simulator.start()
+    for n in range(customers):
+        simulator.sim.seed_customer(f"crash-{n:03d}", points=10_000)
+    record = Record()
+    with tempfile.TemporaryDirectory() as tmp:
+        sidecar = SidecarProcess(
+            base_url=simulator.base_url,
+            data_dir=Path(tmp) / "data",
+            log_path=Path(tmp) / "sidecar.log",
+            SIDECAR_PACING_ENABLED="false",
+            SIDECAR_SIDECAR_LOG_LEVEL="WARNING",
+            SIDECAR_OUTBOX_CONCURRENCY="8",
+        )
+        sidecar.start()
+        started = time.monotonic()
+        async with aiohttp.ClientSession() as session:
+            await sidecar.wait_ready(session)
+            tills = [
+                asyncio.create_task(
+                    Till(
+                        session,
+                        sidecar.url,
+                        f"crash-{n:03d}",
+                        record,
+                        sales=sales,
+                        think=(0.2, 0.9),
+                        rng=random.Random(rng.random()),
+                    ).run()
+                )
+                for n in range(customers)
+            ]
+            done = 0
+            while done < kills and not all(t.done() for t in tills):
+                await asyncio.sleep(rng.uniform(0.3, 1.5))
+                if rng.random() < 0.3:
+                    await simulator.set_down(True)  # some sales queue offline too
+                sidecar.kill()
+                done += 1
+                sidecar.start()
+                await sidecar.wait_ready(session)
+                if rng.random() < 0.7:
+                    await simulator.set_down(False)
+            await simulator.set_down(False)
+            await asyncio.wait_for(asyncio.gather(*tills), timeout=600)
+            await sidecar.wait_drained(session, within=300)
+            clean_stop = sidecar.stop() == 0
+        elapsed = time.monotonic() - started
+    await simulator.stop()
+    result = check_ledger(simulator, record)
+    print(
+        "crash: "
+        + figures(
+            {
+                "kills": done,
+                "customers": customers,
+                **result,
+                "with_hold": record.holds_used,
+                "refunds": len(record.refunds),
+                "interrupted_calls": record.interrupted,
+                "seconds": round(elapsed),
+            }
+        ),
+        flush=True,
+    )
+    for problem in record.unexpected[:5]:
+        print(f"  unexpected answer: {problem}")
+    return (
+        done >= kills
+        and clean_stop
+        and not record.unexpected
+        and result["lost"] == 0
+        and result["duplicated"] == 0
+        and result["order_violations"] == 0
+        and result["acknowledged"] >= customers * sales
+    )
+
+
+def main(quick: bool) -> bool:
+    if quick:
+        return asyncio.run(run(kills=5, customers=10, sales=12))
+    return asyncio.run(run(kills=20, customers=50, sales=40))

@@ -1,0 +1,121 @@
+"""Suite 2, partition: Gameball's connectivity flaps (down, black hole, slow, reset, HTML 503)
+while tills sell; the same invariants as the crash suite, plus how long the queue takes to
+empty after the last recovery and the longest any POS call waited."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from chaos_tills import Record, Till, check_ledger, figures
+
+from sidecar.simulator import Simulator, SimulatorServer
+from tests.harness import SidecarProcess
+
+MODES = ("down", "blackhole", "slow", "reset", "html503")
+
+
+async def flap(
+    simulator: SimulatorServer,
+    rng: random.Random,
+    flaps: int,
+    out: list[str],
+    tills: list[asyncio.Task[None]],
+) -> float:
+    """Flap at least ``flaps`` times and until the tills are done; return when Gameball came
+    back for the last time."""
+    n = 0
+    while n < flaps or not all(t.done() for t in tills):
+        mode = MODES[n % len(MODES)]
+        n += 1
+        if mode == "down":
+            await simulator.set_down(True)
+        elif mode == "slow":
+            simulator.sim.set_fault("slow", delay_seconds=3.0)
+        else:
+            simulator.sim.set_fault(mode)
+        out.append(mode)
+        await asyncio.sleep(rng.uniform(1.0, 3.0))
+        await simulator.set_down(False)
+        simulator.sim.clear_faults()
+        recovered = time.monotonic()
+        await asyncio.sleep(rng.uniform(0.5, 2.0))
+    return recovered
+
+
+async def run(flaps: int, customers: int, sales: int, seed: int = 7) -> bool:
+    rng = random.Random(seed)
+    simulator = SimulatorServer(Simulator(seed_demo=False, rate_limits_enabled=False))
+    await simulator.start()
+    for n in range(customers):
+        simulator.sim.seed_customer(f"part-{n:03d}", points=10_000)
+    record = Record()
+    modes: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        sidecar = SidecarProcess(
+            base_url=simulator.base_url,
+            data_dir=Path(tmp) / "data",
+            log_path=Path(tmp) / "sidecar.log",
+            SIDECAR_PACING_ENABLED="false",
+            SIDECAR_SIDECAR_LOG_LEVEL="WARNING",
+            SIDECAR_UPSTREAM_TIMEOUT="2",
+            SIDECAR_OUTBOX_CONCURRENCY="8",
+        )
+        sidecar.start()
+        async with aiohttp.ClientSession() as session:
+            await sidecar.wait_ready(session)
+            tills = [
+                asyncio.create_task(
+                    Till(
+                        session,
+                        sidecar.url,
+                        f"part-{n:03d}",
+                        record,
+                        sales=sales,
+                        think=(0.1, 0.6),
+                        rng=random.Random(rng.random()),
+                    ).run()
+                )
+                for n in range(customers)
+            ]
+            recovered = await asyncio.wait_for(flap(simulator, rng, flaps, modes, tills), 1800)
+            await asyncio.gather(*tills)
+            await sidecar.wait_drained(session, within=600)
+            drain = time.monotonic() - recovered
+            clean_stop = sidecar.stop() == 0
+    await simulator.stop()
+    result = check_ledger(simulator, record)
+    print(
+        "partition: "
+        + figures(
+            {
+                "flaps": len(modes),
+                "modes": ",".join(sorted(set(modes))),
+                **result,
+                "last_recovery_to_empty_s": round(drain, 1),
+                "longest_pos_wait_s": round(record.longest_wait, 2),
+                "calls": record.calls,
+            }
+        ),
+        flush=True,
+    )
+    for problem in record.unexpected[:5]:
+        print(f"  unexpected answer: {problem}")
+    return (
+        len(modes) >= flaps
+        and clean_stop
+        and not record.unexpected
+        and result["lost"] == 0
+        and result["duplicated"] == 0
+        and result["order_violations"] == 0
+    )
+
+
+def main(quick: bool) -> bool:
+    if quick:
+        return asyncio.run(run(flaps=5, customers=10, sales=15))
+    return asyncio.run(run(flaps=12, customers=25, sales=40))
