@@ -11,18 +11,14 @@ import time
 from pathlib import Path
 
 import aiohttp
-from chaos_tills import Record, Till, check_ledger, figures
+from chaos_tills import Record, check_ledger, figures, seeded_simulator, start_tills
 
-from sidecar.simulator import Simulator, SimulatorServer
 from tests.harness import SidecarProcess
 
 
 async def run(kills: int, customers: int, sales: int, seed: int = 20261122) -> bool:
     rng = random.Random(seed)
-    simulator = SimulatorServer(Simulator(seed_demo=False, rate_limits_enabled=False))
-    await simulator.start()
-    for n in range(customers):
-        simulator.sim.seed_customer(f"crash-{n:03d}", points=10_000)
+    simulator = await seeded_simulator("crash", customers)
     record = Record()
     with tempfile.TemporaryDirectory() as tmp:
         sidecar = SidecarProcess(
@@ -37,20 +33,16 @@ async def run(kills: int, customers: int, sales: int, seed: int = 20261122) -> b
         started = time.monotonic()
         async with aiohttp.ClientSession() as session:
             await sidecar.wait_ready(session)
-            tills = [
-                asyncio.create_task(
-                    Till(
-                        session,
-                        sidecar.url,
-                        f"crash-{n:03d}",
-                        record,
-                        sales=sales,
-                        think=(0.2, 0.9),
-                        rng=random.Random(rng.random()),
-                    ).run()
-                )
-                for n in range(customers)
-            ]
+            tills = start_tills(
+                session,
+                sidecar.url,
+                "crash",
+                customers,
+                record,
+                sales=sales,
+                think=(0.2, 0.9),
+                rng=rng,
+            )
             done = 0
             while done < kills and not all(t.done() for t in tills):
                 await asyncio.sleep(rng.uniform(0.3, 1.5))

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import aiohttp
-from chaos_tills import Record, Till, check_ledger, figures
+from chaos_tills import Record, check_ledger, figures, seeded_simulator, start_tills
 
-from sidecar.simulator import Simulator, SimulatorServer
+from sidecar.simulator import SimulatorServer
 from tests.harness import SidecarProcess
 
 MODES = ("down", "blackhole", "slow", "reset", "html503")
@@ -49,10 +49,7 @@ async def flap(
 
 async def run(flaps: int, customers: int, sales: int, seed: int = 7) -> bool:
     rng = random.Random(seed)
-    simulator = SimulatorServer(Simulator(seed_demo=False, rate_limits_enabled=False))
-    await simulator.start()
-    for n in range(customers):
-        simulator.sim.seed_customer(f"part-{n:03d}", points=10_000)
+    simulator = await seeded_simulator("part", customers)
     record = Record()
     modes: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,20 +65,16 @@ async def run(flaps: int, customers: int, sales: int, seed: int = 7) -> bool:
         sidecar.start()
         async with aiohttp.ClientSession() as session:
             await sidecar.wait_ready(session)
-            tills = [
-                asyncio.create_task(
-                    Till(
-                        session,
-                        sidecar.url,
-                        f"part-{n:03d}",
-                        record,
-                        sales=sales,
-                        think=(0.1, 0.6),
-                        rng=random.Random(rng.random()),
-                    ).run()
-                )
-                for n in range(customers)
-            ]
+            tills = start_tills(
+                session,
+                sidecar.url,
+                "part",
+                customers,
+                record,
+                sales=sales,
+                think=(0.1, 0.6),
+                rng=rng,
+            )
             recovered = await asyncio.wait_for(flap(simulator, rng, flaps, modes, tills), 1800)
             await asyncio.gather(*tills)
             await sidecar.wait_drained(session, within=600)

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from sidecar.simulator import SimulatorServer
+from sidecar.simulator import Simulator, SimulatorServer
 
 
 @dataclass
@@ -106,6 +106,43 @@ class Till:
                 await asyncio.sleep(0.2)
                 continue
             return status, answer
+
+
+async def seeded_simulator(prefix: str, customers: int) -> SimulatorServer:
+    """The simulator with these customers holding points to redeem, rate limits off (the
+    sidecar's pacing is not what these suites measure)."""
+    simulator = SimulatorServer(Simulator(seed_demo=False, rate_limits_enabled=False))
+    await simulator.start()
+    for n in range(customers):
+        simulator.sim.seed_customer(f"{prefix}-{n:03d}", points=10_000)
+    return simulator
+
+
+def start_tills(
+    session: aiohttp.ClientSession,
+    url: str,
+    prefix: str,
+    customers: int,
+    record: Record,
+    *,
+    sales: int,
+    think: tuple[float, float],
+    rng: random.Random,
+) -> list[asyncio.Task[None]]:
+    return [
+        asyncio.create_task(
+            Till(
+                session,
+                url,
+                f"{prefix}-{n:03d}",
+                record,
+                sales=sales,
+                think=think,
+                rng=random.Random(rng.random()),
+            ).run()
+        )
+        for n in range(customers)
+    ]
 
 
 def check_ledger(simulator: SimulatorServer, record: Record) -> dict[str, int]:

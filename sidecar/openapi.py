@@ -24,6 +24,16 @@ from .models import (
 )
 
 OBJECT: dict[str, Any] = {"type": "object"}
+# Finalize and refund answer alike: stored and delivered, stored and queued, or refused.
+SALE_ANSWERS: dict[int, Any] = {
+    200: SaleAnswer,
+    202: SaleAnswer,
+    400: ErrorBody,
+    409: ErrorBody,
+    413: ErrorBody,
+    422: ErrorBody,
+    503: ErrorBody,
+}
 Op = tuple[str, str, str, type | None, dict[int, Any]]
 ID_PARAM_PATTERN = r"^[^\x00-\x1f/\\]{1,128}$"
 
@@ -71,30 +81,14 @@ OPERATIONS: list[Op] = [
         "/v1/finalize-payment",
         "Record a sale: earn points, burn a hold",
         FinalizeRequest,
-        {
-            200: SaleAnswer,
-            202: SaleAnswer,
-            400: ErrorBody,
-            409: ErrorBody,
-            413: ErrorBody,
-            422: ErrorBody,
-            503: ErrorBody,
-        },
+        SALE_ANSWERS,
     ),
     (
         "post",
         "/v1/refund",
         "Refund or cancel a finalized payment",
         RefundRequest,
-        {
-            200: SaleAnswer,
-            202: SaleAnswer,
-            400: ErrorBody,
-            409: ErrorBody,
-            413: ErrorBody,
-            422: ErrorBody,
-            503: ErrorBody,
-        },
+        SALE_ANSWERS,
     ),
     (
         "get",

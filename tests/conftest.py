@@ -16,19 +16,13 @@ from aiohttp.test_utils import TestClient
 from sidecar.app import Clocks, create_app
 from sidecar.config import Config, Secrets, load_config
 from sidecar.simulator import SimulatorServer
+from tests.harness import STORE_ENV
 
 pytest_plugins = ["tests.simulator_fixtures"]
 
 API_KEY = "test-api-key-0001"
 SECRET_KEY = "test-secret-key-0002"
 SECRETS = Secrets(API_KEY, SECRET_KEY)
-STORE_ENV = {
-    "SIDECAR_MERCHANT_ID": "merchant-42",
-    "SIDECAR_STORE_MERCHANT_NAME": "Acme Coffee",
-    "SIDECAR_BRANCH_ID": "branch-7",
-    "SIDECAR_STORE_BRANCH_NAME": "Downtown",
-    "SIDECAR_TERMINAL_ID": "till-3",
-}
 
 MakeConfig = Callable[..., Config]
 MakeSidecar = Callable[..., Awaitable[TestClient[Any, Any]]]

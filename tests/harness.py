@@ -29,6 +29,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def wait_ready(
+    session: aiohttp.ClientSession,
+    url: str,
+    process: subprocess.Popen[bytes],
+    within: float = 20,
+    hint: str = "",
+) -> None:
+    """Poll /readyz until the process answers 200; fail fast if it exits."""
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"sidecar exited with {process.returncode}; {hint}")
+        try:
+            async with session.get(f"{url}/readyz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"sidecar not ready within {within}s; {hint}")
+
+
 class SidecarProcess:
     def __init__(self, *, base_url: str, data_dir: Path, log_path: Path, **env: str) -> None:
         self.port = free_port()
@@ -74,21 +96,8 @@ class SidecarProcess:
         return self.process.wait(timeout=timeout)
 
     async def wait_ready(self, session: aiohttp.ClientSession, within: float = 20) -> None:
-        deadline = asyncio.get_running_loop().time() + within
-        while asyncio.get_running_loop().time() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"sidecar exited with {self.process.returncode}; see {self._log_path}"
-                )
-            try:
-                async with session.get(f"{self.url}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"sidecar not ready within {within}s; see {self._log_path}")
+        assert self.process is not None
+        await wait_ready(session, self.url, self.process, within, f"see {self._log_path}")
 
     async def status(self, session: aiohttp.ClientSession) -> dict[str, Any]:
         async with session.get(f"{self.url}/v1/status") as response:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,15 +12,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.harness import free_port, wait_ready
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[str]:
+def demo(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port, sim_port = free_port(), free_port()
     process = subprocess.Popen(
         [
@@ -42,7 +36,7 @@ def demo(tmp_path: Path) -> Iterator[str]:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -54,34 +48,25 @@ def demo(tmp_path: Path) -> Iterator[str]:
         assert b"curl" in output
 
 
-async def wait_ready(session: aiohttp.ClientSession, base: str) -> None:
-    for _ in range(200):
-        try:
-            async with session.get(f"{base}/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientConnectionError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("demo never became ready")
-
-
-async def test_demo_checkout_walkthrough(demo: str) -> None:
+async def test_demo_checkout_walkthrough(
+    demo: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    base, process = demo
     async with aiohttp.ClientSession() as session:
-        await wait_ready(session, demo)
+        await wait_ready(session, base, process)
 
         async with session.post(
-            f"{demo}/v1/estimate-points", json={"customerId": "cust-1001", "totalPaid": 120}
+            f"{base}/v1/estimate-points", json={"customerId": "cust-1001", "totalPaid": 120}
         ) as r:
             estimate = await r.json()
         async with session.post(
-            f"{demo}/v1/hold-and-redeem",
+            f"{base}/v1/hold-and-redeem",
             json={"customerId": "cust-1001", "checkoutId": "demo-checkout-1", "points": 100},
         ) as r:
             hold = await r.json()
-        async with session.get(f"{demo}/v1/holds/{hold['holdReference']}") as r:
+        async with session.get(f"{base}/v1/holds/{hold['holdReference']}") as r:
             hold_state = await r.json()
-        async with session.get(f"{demo}/v1/customers/cust-1001/balance") as r:
+        async with session.get(f"{base}/v1/customers/cust-1001/balance") as r:
             balance = await r.json()
 
     assert estimate["source"] == "upstream" and estimate["totalPoints"] == 120
