@@ -18,8 +18,10 @@ class SidecarError(Exception):
         details: list[dict[str, Any]] | None = None,
         upstream_code: int | None = None,
         code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
+        self.headers = headers or {}
         if code is not None:
             self.code = code
         self.message = message
@@ -53,10 +55,6 @@ class ValidationFailed(SidecarError):
 
 class PayloadTooLarge(SidecarError):
     status, code = 413, "PAYLOAD_TOO_LARGE"
-
-
-class UnsupportedMediaType(SidecarError):
-    status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
 
 
 class RouteNotFound(SidecarError):

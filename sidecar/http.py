@@ -37,6 +37,10 @@ async def read_json(request: web.Request, decoder: msgspec.json.Decoder[T]) -> T
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise _too_large(limit) from None
+    except ConnectionResetError:
+        raise errors.MalformedJson(
+            "The request body ended early (the connection was lost)"
+        ) from None
     if not body.strip():
         raise errors.MalformedJson("The request body is empty; send a JSON object")
     try:
@@ -46,6 +50,10 @@ async def read_json(request: web.Request, decoder: msgspec.json.Decoder[T]) -> T
     except msgspec.DecodeError as exc:
         raise errors.MalformedJson(
             f"The request body is not valid JSON ({exc}); send a JSON object"
+        ) from None
+    except UnicodeDecodeError:
+        raise errors.MalformedJson(
+            "The request body is not valid UTF-8; send JSON encoded as UTF-8"
         ) from None
     except RecursionError:
         raise errors.ValidationFailed.field(
@@ -67,6 +75,9 @@ def validation_error(exc: msgspec.ValidationError) -> errors.ValidationFailed:
     if missing:
         path = f"{path}.{missing.group(1)}"
         message = "required field is missing"
+    if "matching regex" in message:
+        # The regex itself means nothing to a POS developer; say what an id may contain.
+        message = "must have no control characters (such as newlines), slashes or backslashes"
     message = message[0].lower() + message[1:]
     return errors.ValidationFailed.field(path, message)
 
@@ -85,7 +96,9 @@ def json_response(value: Any, *, status: int = 200) -> web.Response:
 
 
 def error_response(error: errors.SidecarError) -> web.Response:
-    return json_response(error.body(), status=error.status)
+    response = json_response(error.body(), status=error.status)
+    response.headers.update(error.headers)
+    return response
 
 
 def _too_large(limit: int) -> errors.PayloadTooLarge:
@@ -145,7 +158,8 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request) -> errors
     if exc.status == 405:
         allowed = ", ".join(sorted(getattr(exc, "allowed_methods", ()) or ()))
         return errors.MethodNotAllowed(
-            f"{request.path} does not accept {request.method}; use {allowed or 'another method'}"
+            f"{request.path} does not accept {request.method}; use {allowed or 'another method'}",
+            headers={"Allow": allowed},
         )
     if exc.status == 413:
         return _too_large(request.app[max_body_key])

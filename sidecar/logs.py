@@ -71,3 +71,6 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # The sidecar logs each request itself, with its request id.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Garbage on the socket (not HTTP at all) is answered 400 by aiohttp; a traceback per
+    # such connection would drown the log. Handler failures are logged by the sidecar itself.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)

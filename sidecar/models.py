@@ -12,9 +12,10 @@ from msgspec import Meta
 
 # Bounds keep absurd or hostile values out before they reach Gameball or the disk.
 Money = Annotated[float, Meta(ge=0, le=1e9)]
-PositiveMoney = Annotated[float, Meta(gt=0, le=1e9)]
+PositiveMoney = Annotated[float, Meta(ge=0.01, le=1e9)]
 PositivePoints = Annotated[int, Meta(gt=0, le=1_000_000_000)]
-Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f/\\]+$")]
+# `\Z`-like end: `$` alone would let a trailing newline through ("p-1\n" is not "p-1").
+Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f/\\]+$(?!\n)")]
 Text = Annotated[str, Meta(max_length=256)]
 Tags = Annotated[list[Text], Meta(max_length=50)]
 Extra = Annotated[dict[str, Any], Meta(max_length=50)]

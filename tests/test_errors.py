@@ -103,3 +103,22 @@ async def test_error_deeply_nested_extra_is_refused_not_crashed(sidecar: Client)
 
     assert 400 <= response.status < 500
     assert (await response.json())["error"]["code"] in {"MALFORMED_JSON", "VALIDATION_ERROR"}
+
+
+async def test_error_405_names_the_allowed_methods(sidecar: Client) -> None:
+    response = await sidecar.delete("/v1/estimate-points")
+
+    assert response.status == 405
+    assert response.headers["Allow"] == "POST"
+    assert "use POST" in (await response.json())["error"]["message"]
+
+
+async def test_error_id_with_trailing_newline_is_refused_in_words(sidecar: Client) -> None:
+    response = await sidecar.post(
+        "/v1/finalize-payment", json={"customerId": "c-1\n", "paymentId": "p", "totalPaid": 1}
+    )
+
+    body = await response.json()
+    assert response.status == 422
+    assert body["error"]["details"][0]["field"] == "$.customerId"
+    assert "newlines" in body["error"]["message"] and "regex" not in body["error"]["message"]
