@@ -4,6 +4,7 @@ configuration alarm (1000-1002), expired hold (re-hold, or earn only), or dead l
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -107,22 +108,37 @@ class Delivery:
     async def deliver(self, item: Item) -> tuple[Verdict, Item]:
         """Send the row (already claimed ``inflight``) once; record and return the verdict."""
         try:
-            verdict = await self._attempt(item)
-        except GameballError as exc:
-            verdict = await self._failed(item, exc)
+            verdict = await self._record(item)
+        except StorageError as exc:
+            log.error("outbox item %d: its outcome could not be written (%s)", item.id, exc)
+            await self.requeue_after_crash(item, reason=f"outcome not written: {exc}")
+            verdict = "retry"
         self._on_verdict(item.kind, verdict)
         latest = await self._outbox.get(item.id)
         return verdict, latest or item
 
-    async def requeue_after_crash(self, item: Item) -> None:
-        """A bug, not Gameball, interrupted this row: put it back in the queue a bit later."""
-        now = self._clock()
+    async def requeue_after_crash(self, item: Item, reason: str = "internal error") -> None:
+        """Something other than Gameball interrupted this row (a bug, or a write the disk
+        refused, perhaps after Gameball took the call): put it back in the queue. The disk may
+        refuse this too, so keep trying while the caller still holds the customer's lane; the
+        resend is safe, Gameball answers 9004 if the first one landed."""
+        for attempt in range(1_000_000):
+            now = self._clock()
+            try:
+                await self._outbox.retry_later(
+                    item.id, at=now + 5, error=f"{reason} (see the log)", code=None, now=now
+                )
+                return
+            except StorageError as exc:
+                if attempt == 0:
+                    log.error("outbox item %d cannot be put back yet: %s", item.id, exc)
+                await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
+
+    async def _record(self, item: Item) -> Verdict:
         try:
-            await self._outbox.retry_later(
-                item.id, at=now + 5, error="internal error (see the log)", code=None, now=now
-            )
-        except StorageError as exc:
-            log.error("outbox item %d stays in flight until restart: %s", item.id, exc)
+            return await self._attempt(item)
+        except GameballError as exc:
+            return await self._failed(item, exc)
 
     async def _attempt(self, item: Item) -> Verdict:
         answer = await self._send(item)

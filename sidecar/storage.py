@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -193,7 +194,7 @@ class Storage:
             try:
                 cursor = await self._db.execute(sql, params)
             except sqlite3.Error as exc:
-                raise StorageError(describe(exc)) from exc
+                raise StorageError(describe(exc, self.path)) from exc
             return cursor.rowcount
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -202,7 +203,7 @@ class Storage:
                 async with self._db.execute(sql, params) as cursor:
                     return await cursor.fetchone()
             except sqlite3.Error as exc:
-                raise StorageError(describe(exc)) from exc
+                raise StorageError(describe(exc, self.path)) from exc
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         async with self._lock:
@@ -210,7 +211,7 @@ class Storage:
                 async with self._db.execute(sql, params) as cursor:
                     return list(await cursor.fetchall())
             except sqlite3.Error as exc:
-                raise StorageError(describe(exc)) from exc
+                raise StorageError(describe(exc, self.path)) from exc
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -219,7 +220,7 @@ class Storage:
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StorageError(describe(exc)) from exc
+                raise StorageError(describe(exc, self.path)) from exc
             try:
                 yield self._db
                 await self._db.execute("COMMIT")
@@ -227,7 +228,7 @@ class Storage:
                 if self._db.in_transaction:
                     await self._db.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise StorageError(describe(exc)) from exc
+                    raise StorageError(describe(exc, self.path)) from exc
                 raise
 
     async def checkpoint(self) -> None:
@@ -285,9 +286,12 @@ class Storage:
         await self.execute(HOLD_UPDATE_STATE, (state, expires_at, now, hold_reference))
 
 
-def describe(exc: sqlite3.Error) -> str:
+def describe(exc: sqlite3.Error, path: Path | None = None) -> str:
     text = str(exc)
     if "full" in text:
+        if path is not None and shutil.disk_usage(path.parent).free > 64 * 1024 * 1024:
+            # The disk has room: it is the configured cap that was reached.
+            return "the database reached its size limit (sidecar.max_db_mb)"
         return "the disk is full"
     if "readonly" in text or "read-only" in text:
         return "the database is read-only"

@@ -381,7 +381,7 @@ async def test_disk_full_acknowledges_nothing(
     refused = [body for code, body in answers if code == 503]
     assert codes[202] > 0 and codes[503] > 0 and set(codes) == {202, 503}
     assert refused[0]["error"]["code"] == "STORAGE_UNAVAILABLE"
-    assert "disk is full" in refused[0]["error"]["message"]
+    assert "size limit (sidecar.max_db_mb)" in refused[0]["error"]["message"]
     acknowledged = [body["paymentId"] for code, body in answers if code == 202]
     listed = (await (await sidecar.get("/v1/outbox?limit=1000")).json())["items"]
     assert [i["paymentId"] for i in listed] == acknowledged

@@ -182,3 +182,25 @@ async def test_absurd_dates_are_422_not_500(sidecar: Client) -> None:
 
         assert code == 422, body
         assert body["error"]["details"][0]["field"] == "$.paymentDate"
+
+
+async def test_outcome_write_refused_by_the_disk_does_not_block_the_customer(
+    make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer, data_dir: Path
+) -> None:
+    sidecar = await make_sidecar(make_config(SIDECAR_BUDGETS_FINALIZE="0.2"))
+    simulator.sim.set_fault("slow", delay_seconds=1.0, paths=["/integrations/payments"], count=1)
+    _, first = await finalize(sidecar, payment("cust-1001", "w-1"))
+    # Gameball takes the call while the database is locked: "delivered" cannot be written.
+    blocker = sqlite3.connect(data_dir / DB_NAME, timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")
+    await asyncio.sleep(3.5)
+    blocker.rollback()
+    blocker.close()
+
+    await finalize(sidecar, payment("cust-1001", "w-2"))
+    await wait_drained(sidecar, within=30)
+
+    assert first["status"] == "queued"
+    assert payments_in_ledger(simulator, "cust-1001") == ["w-1", "w-2"]
+    item = await (await sidecar.get(f"/v1/outbox/{first['outboxId']}")).json()
+    assert item["state"] == "delivered"
