@@ -38,6 +38,7 @@ CASES: list[tuple[str, str, Any, int, str, str | None]] = [
     ("POST", HOLD_PATH, {**HOLD, "points": 1, "amount": 1}, 422, BAD, "$.points"),
     ("POST", HOLD_PATH, {**HOLD, "points": 0}, 422, BAD, "$.points"),
     ("POST", HOLD_PATH, {**HOLD, "points": 1.5}, 422, BAD, "$.points"),
+    ("POST", HOLD_PATH, {**HOLD, "amount": 5e-324}, 422, BAD, "$.amount"),
     ("POST", HOLD_PATH, {"checkoutId": "x", "points": 1}, 422, BAD, "$.customerId"),
     ("POST", HOLD_PATH, {**HOLD, "customerId": "", "points": 1}, 422, BAD, "$.customerId"),
     ("POST", HOLD_PATH, {**HOLD, "points": 1, "redeemNow": True}, 422, BAD, "$.transactionId"),
