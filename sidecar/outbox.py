@@ -31,30 +31,38 @@ SELECT_BY_ID = f"SELECT {COLUMNS} FROM outbox WHERE id = ?"
 OPEN_FOR_CUSTOMER = (
     "SELECT COUNT(*) FROM outbox WHERE customer_id = ? AND state IN ('pending', 'inflight')"
 )
-OPEN_TOTALS = (
-    "SELECT COUNT(*), COALESCE(SUM(amount), 0), MIN(created_at) FROM outbox "
-    "WHERE state IN ('pending', 'inflight')"
-)
+OPEN_TOTALS = "SELECT open_count, open_amount FROM outbox_totals WHERE id = 1"
+OLDEST_OPEN = """
+    SELECT MIN(created_at) FROM (
+        SELECT created_at FROM (SELECT created_at FROM outbox WHERE state = 'pending'
+                                ORDER BY id LIMIT 1)
+        UNION ALL
+        SELECT created_at FROM (SELECT created_at FROM outbox WHERE state = 'inflight'
+                                ORDER BY id LIMIT 1)
+    )
+"""
 TX_MS_TAKEN = "SELECT 1 FROM outbox WHERE customer_id = ? AND tx_ms = ?"
 INSERT = (
     "INSERT INTO outbox (kind, idem_key, fingerprint, customer_id, body, amount, tx_ms, "
     "after_key, hold_reference, state, created_at, updated_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# The head of each customer's queue, if it is due: one row per customer, oldest first.
+# The head of each customer's queue, if it is due: oldest first, walking pending rows in id
+# order and stopping at the limit (a row is a head when nothing older of its customer is open).
+NOT_BEHIND_ANOTHER = """
+      AND NOT EXISTS (SELECT 1 FROM outbox AS p
+                      WHERE p.customer_id = o.customer_id
+                        AND p.state IN ('pending', 'inflight') AND p.id < o.id)
+"""
 READY_HEADS = f"""
     SELECT {COLUMNS} FROM outbox AS o
-    WHERE o.state = 'pending' AND o.next_attempt_at <= ?
-      AND o.id = (SELECT MIN(p.id) FROM outbox AS p
-                  WHERE p.customer_id = o.customer_id AND p.state IN ('pending', 'inflight'))
+    WHERE o.state = 'pending' AND o.next_attempt_at <= ? {NOT_BEHIND_ANOTHER}
     ORDER BY o.id LIMIT ?
 """
-# When the next head of a customer's queue comes due (rows behind a head wait for it).
-NEXT_DUE = """
+# When the next head comes due (rows behind a head wait for it, whatever their own time).
+NEXT_DUE = f"""
     SELECT MIN(o.next_attempt_at) FROM outbox AS o
-    WHERE o.state = 'pending'
-      AND o.id = (SELECT MIN(p.id) FROM outbox AS p
-                  WHERE p.customer_id = o.customer_id AND p.state IN ('pending', 'inflight'))
+    WHERE o.state = 'pending' {NOT_BEHIND_ANOTHER}
 """
 CLAIM = "UPDATE outbox SET state = 'inflight', updated_at = ? WHERE id = ? AND state = 'pending'"
 DELIVERED = (
@@ -296,7 +304,8 @@ class Outbox:
         return [self._item(r) for r in rows]
 
     async def totals(self) -> Totals:
-        count, amount, oldest = await self._storage.fetchone(OPEN_TOTALS)
+        count, amount = await self._storage.fetchone(OPEN_TOTALS)
+        (oldest,) = await self._storage.fetchone(OLDEST_OPEN)
         by_state = {state: n for state, n in await self._storage.fetchall(COUNT_BY_STATE)}
         failed = await self._storage.fetchone(COUNT_OUTCOME, ("redemption_failed",))
         return Totals(
@@ -323,7 +332,7 @@ class Outbox:
 
 
 async def _check_limits(db: Any, new: NewItem, limits: Limits) -> None:
-    count, amount, _ = await (await db.execute(OPEN_TOTALS)).fetchone()
+    count, amount = await (await db.execute(OPEN_TOTALS)).fetchone()
     if count + 1 > limits.max_count:
         raise QueueFull(
             "OFFLINE_QUEUE_FULL",

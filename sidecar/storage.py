@@ -71,6 +71,38 @@ MIGRATIONS: Sequence[str] = (
     CREATE INDEX outbox_by_state ON outbox (state, next_attempt_at, id);
     CREATE INDEX outbox_by_tx_time ON outbox (customer_id, tx_ms);
     """,
+    # Running totals of what is waiting, kept by triggers so the offline limits need not scan
+    # the whole queue on every sale (and stay right whoever writes: service or CLI).
+    """
+    CREATE INDEX outbox_by_state_id ON outbox (state, id);
+    CREATE TABLE outbox_totals (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        open_count INTEGER NOT NULL,
+        open_amount REAL NOT NULL
+    );
+    INSERT INTO outbox_totals (id, open_count, open_amount)
+        SELECT 1, COUNT(*), COALESCE(SUM(amount), 0) FROM outbox
+        WHERE state IN ('pending', 'inflight');
+    CREATE TRIGGER outbox_totals_insert AFTER INSERT ON outbox
+    WHEN NEW.state IN ('pending', 'inflight') BEGIN
+        UPDATE outbox_totals
+        SET open_count = open_count + 1, open_amount = open_amount + NEW.amount;
+    END;
+    CREATE TRIGGER outbox_totals_update AFTER UPDATE OF state ON outbox
+    WHEN (OLD.state IN ('pending', 'inflight')) != (NEW.state IN ('pending', 'inflight')) BEGIN
+        UPDATE outbox_totals SET
+            open_count = open_count
+                + CASE WHEN NEW.state IN ('pending', 'inflight') THEN 1 ELSE -1 END,
+            open_amount = open_amount
+                + CASE WHEN NEW.state IN ('pending', 'inflight') THEN NEW.amount
+                  ELSE -NEW.amount END;
+    END;
+    CREATE TRIGGER outbox_totals_delete AFTER DELETE ON outbox
+    WHEN OLD.state IN ('pending', 'inflight') BEGIN
+        UPDATE outbox_totals
+        SET open_count = open_count - 1, open_amount = open_amount - OLD.amount;
+    END;
+    """,
 )
 
 KV_PUT = (

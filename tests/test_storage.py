@@ -168,3 +168,28 @@ async def test_storage_error_is_typed(tmp_path: Path) -> None:
             await storage.execute("INSERT INTO no_such_table VALUES (1)")
     finally:
         await storage.close()
+
+
+async def test_storage_running_totals_match_a_full_count(tmp_path: Path) -> None:
+    storage = await Storage.open(tmp_path)
+    outbox = Outbox(storage)
+    ids = []
+    for n in range(8):
+        item, _, _ = await outbox.enqueue(
+            new_item(f"t{n}", customer=f"c{n % 3}"), now=float(n), limits=None, claim=n == 0
+        )
+        ids.append(item.id)
+    await outbox.delivered(ids[0], outcome="ok", result=None, now=10.0)
+    await outbox.dead(ids[1], error="x", code=3003, now=11.0)
+    await outbox.discard(ids[2], "voided", now=12.0)
+    await outbox.manual_retry(ids[1], now=13.0)
+    await outbox.prune(before=100.0)
+
+    totals = await outbox.totals()
+    (count, amount) = await storage.fetchone(
+        "SELECT COUNT(*), SUM(amount) FROM outbox WHERE state IN ('pending', 'inflight')"
+    )
+    await storage.close()
+
+    assert (totals.open_count, totals.open_amount) == (count, amount) == (6, 6.0)
+    assert totals.oldest_created_at == 1.0
