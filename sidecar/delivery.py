@@ -105,7 +105,7 @@ class Delivery:
         # Rows whose call has left the pacer and is on its way to Gameball right now.
         self.on_the_wire: set[int] = set()
 
-    async def deliver(self, item: Item) -> tuple[Verdict, Item]:
+    async def deliver(self, item: Item) -> Verdict:
         """Send the row (already claimed ``inflight``) once; record and return the verdict."""
         try:
             verdict = await self._record(item)
@@ -114,8 +114,7 @@ class Delivery:
             await self.requeue_after_crash(item, reason=f"outcome not written: {exc}")
             verdict = "retry"
         self._on_verdict(item.kind, verdict)
-        latest = await self._outbox.get(item.id)
-        return verdict, latest or item
+        return verdict
 
     async def requeue_after_crash(self, item: Item, reason: str = "internal error") -> None:
         """Something other than Gameball interrupted this row (a bug, or a write the disk

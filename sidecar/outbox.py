@@ -6,6 +6,7 @@ hand) | discarded (with a reason). Rows for one customer are delivered in id ord
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -56,7 +57,7 @@ NOT_BEHIND_ANOTHER = """
 """
 READY_HEADS = f"""
     SELECT {COLUMNS} FROM outbox AS o
-    WHERE o.state = 'pending' AND o.next_attempt_at <= ? {NOT_BEHIND_ANOTHER}
+    WHERE o.state = 'pending' AND +o.next_attempt_at <= ? {NOT_BEHIND_ANOTHER}
     ORDER BY o.id LIMIT ?
 """
 # When the next head comes due (rows behind a head wait for it, whatever their own time).
@@ -178,39 +179,41 @@ class Outbox:
         Returns (row, created, claimed). With ``claim`` the new row starts ``inflight`` if it
         is the only open row for its customer, so the caller may deliver it at once without
         overtaking an older row. ``limits`` (offline only) may refuse with ``QueueFull``."""
-        async with self._storage.transaction() as db:
-            existing = await self._one(db, SELECT_BY_KEY, (new.idem_key,))
+
+        def work(db: sqlite3.Connection) -> tuple[Any, bool, bool]:
+            existing = db.execute(SELECT_BY_KEY, (new.idem_key,)).fetchone()
             if existing is not None:
                 return existing, False, False
             if limits is not None:
-                await _check_limits(db, new, limits)
-            tx_ms = await _free_tx_ms(db, new.customer_id, new.tx_ms)
+                _check_limits(db, new, limits)
+            tx_ms = _free_tx_ms(db, new.customer_id, new.tx_ms)
             body = new.body
             if tx_ms != new.tx_ms and tx_ms is not None and new.time_field:
                 body = _retime(body, new.time_field, tx_ms)
-            body = self._sealer.seal(body)
-            ahead = await _scalar(db, OPEN_FOR_CUSTOMER, (new.customer_id,))
+            ahead = db.execute(OPEN_FOR_CUSTOMER, (new.customer_id,)).fetchone()[0]
             claimed = claim and ahead == 0
-            cursor = await db.execute(
-                INSERT,
-                (
-                    new.kind,
-                    new.idem_key,
-                    new.fingerprint,
-                    new.customer_id,
-                    body,
-                    new.amount,
-                    tx_ms,
-                    new.after_key,
-                    new.hold_reference,
-                    "inflight" if claimed else "pending",
-                    now,
-                    now,
-                ),
+            state = "inflight" if claimed else "pending"
+            values = (
+                new.kind,
+                new.idem_key,
+                new.fingerprint,
+                new.customer_id,
+                self._sealer.seal(body),
+                new.amount,
+                tx_ms,
+                new.after_key,
+                new.hold_reference,
+                state,
+                now,
+                now,
             )
-            row = await self._one(db, SELECT_BY_ID, (cursor.lastrowid,))
-        assert row is not None
-        return row, True, claimed
+            row_id = db.execute(INSERT, values).lastrowid
+            # The row as stored, without reading it back: id, then the columns in order.
+            row = (row_id, *values[:10], None, 0, 0.0, None, None, None, now, now, None, None)
+            return row, True, claimed
+
+        row, created, claimed = await self._storage.run_in_transaction(work)
+        return self._item(row), created, claimed
 
     async def get(self, item_id: int) -> Item | None:
         row = await self._storage.fetchone(SELECT_BY_ID, (item_id,))
@@ -319,10 +322,6 @@ class Outbox:
     async def prune(self, before: float) -> int:
         return await self._storage.execute(PRUNE, (before,))
 
-    async def _one(self, db: Any, sql: str, params: Sequence[Any]) -> Item | None:
-        row = await (await db.execute(sql, params)).fetchone()
-        return self._item(row) if row else None
-
     def _item(self, row: Sequence[Any]) -> Item:
         item = msgspec.convert(tuple(row), Item)
         if self._sealer.enabled or item.body.startswith(MARKER):
@@ -331,8 +330,8 @@ class Outbox:
         return item
 
 
-async def _check_limits(db: Any, new: NewItem, limits: Limits) -> None:
-    count, amount = await (await db.execute(OPEN_TOTALS)).fetchone()
+def _check_limits(db: sqlite3.Connection, new: NewItem, limits: Limits) -> None:
+    count, amount = db.execute(OPEN_TOTALS).fetchone()
     if count + 1 > limits.max_count:
         raise QueueFull(
             "OFFLINE_QUEUE_FULL",
@@ -347,18 +346,13 @@ async def _check_limits(db: Any, new: NewItem, limits: Limits) -> None:
         )
 
 
-async def _free_tx_ms(db: Any, customer_id: str, tx_ms: int | None) -> int | None:
+def _free_tx_ms(db: sqlite3.Connection, customer_id: str, tx_ms: int | None) -> int | None:
     """Gameball refuses two transactions of one customer at the same millisecond (9003)."""
     if tx_ms is None:
         return None
-    while await _scalar(db, TX_MS_TAKEN, (customer_id, tx_ms)):
+    while db.execute(TX_MS_TAKEN, (customer_id, tx_ms)).fetchone() is not None:
         tx_ms += 1
     return tx_ms
-
-
-async def _scalar(db: Any, sql: str, params: Sequence[Any]) -> int:
-    row = await (await db.execute(sql, params)).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
 
 
 def _retime(body: bytes, field: str, tx_ms: int) -> bytes:

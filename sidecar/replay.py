@@ -142,7 +142,7 @@ class Replayer:
     async def _deliver(self, item: Item) -> None:
         verdict: Verdict = "retry"
         try:
-            verdict, _ = await self._delivery.deliver(item)
+            verdict = await self._delivery.deliver(item)
             if verdict == "delivered":
                 self.last_delivered_at = self._clock()
         except Exception:
