@@ -121,7 +121,8 @@ class Delivery:
         refused, perhaps after Gameball took the call): put it back in the queue. The disk may
         refuse this too, so keep trying while the caller still holds the customer's lane; the
         resend is safe, Gameball answers 9004 if the first one landed."""
-        for attempt in range(1_000_000):
+        attempt = 0
+        while True:
             now = self._clock()
             try:
                 await self._outbox.retry_later(
@@ -131,7 +132,8 @@ class Delivery:
             except StorageError as exc:
                 if attempt == 0:
                     log.error("outbox item %d cannot be put back yet: %s", item.id, exc)
-                await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
+                await asyncio.sleep(min(30.0, 0.5 * 2 ** min(attempt, 6)))
+                attempt += 1
 
     async def _record(self, item: Item) -> Verdict:
         try:
@@ -148,7 +150,13 @@ class Delivery:
             now=self._clock(),
         )
         if item.kind == "payment" and item.hold_reference:
-            await self._storage.update_hold_state(item.hold_reference, "used", None, self._clock())
+            try:
+                await self._storage.update_hold_state(
+                    item.hold_reference, "used", None, self._clock()
+                )
+            except StorageError as exc:
+                # Only the local copy of the hold is stale; the delivery itself is recorded.
+                log.warning("hold %s not marked used locally: %s", item.hold_reference, exc)
         self._alarm.clear()
         return "delivered"
 
