@@ -213,7 +213,10 @@ class Sales:
             # call was really out there (not just waiting its turn under the rate limit).
             if item.id in self._delivery.on_the_wire:
                 self._connectivity.record_failure("no answer within the finalize budget")
-        latest = await self._outbox.get(item.id)
+        try:
+            latest = await self._outbox.get(item.id)
+        except StorageError:
+            latest = None  # stored already: "queued" is true, whatever happens next
         return answer_for(latest or item)
 
     async def _deliver_now(self, item: Item) -> None:
