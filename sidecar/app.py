@@ -91,7 +91,6 @@ connectivity_key = web.AppKey("connectivity", Connectivity)
 storage_key = web.AppKey("storage", Storage)
 rules_key = web.AppKey("rules", RulesBook)
 replayer_key = web.AppKey("replayer", Replayer)
-pacer_key = web.AppKey("pacer", Pacer)
 
 
 def create_app(
@@ -209,7 +208,6 @@ async def _wire(
         pause_seconds=pacing.pause_on_429,
         timer=clocks.timer,
     )
-    app[pacer_key] = pacer
     alarm = Alarm(clocks.clock)
     lanes = Lanes()
     delivery = Delivery(

@@ -35,6 +35,3 @@ class AgedCache(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         self._entries[key] = (value, self._clock())
-
-    def __len__(self) -> int:
-        return len(self._entries)

@@ -20,7 +20,6 @@ KEY_CHECK = "sealing:check"
 
 Kind = Literal["payment", "refund", "release"]
 State = Literal["pending", "inflight", "delivered", "dead", "discarded"]
-OPEN_STATES = ("pending", "inflight")
 
 COLUMNS = (
     "id, kind, idem_key, fingerprint, customer_id, body, amount, tx_ms, after_key, "

@@ -34,7 +34,6 @@ class Pacer:
         self._slow_rate: float | None = None
         self._last_send = 0.0
         self._last_ramp = 0.0
-        self.sent = 0
 
     @property
     def paused(self) -> bool:
@@ -59,7 +58,6 @@ class Pacer:
                 for _, _, sent in self._windows:
                     sent.append(now)
                 self._last_send = now
-                self.sent += 1
                 return
             await self._sleep(wait)
 

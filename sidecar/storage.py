@@ -9,8 +9,8 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager, closing
+from collections.abc import Callable, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -245,24 +245,6 @@ class Storage:
                     return list(await cursor.fetchall())
             except sqlite3.Error as exc:
                 raise StorageError(describe(exc, self.path)) from exc
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE .. COMMIT under the lock; on any failure, ROLLBACK and raise."""
-        async with self._lock:
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StorageError(describe(exc, self.path)) from exc
-            try:
-                yield self._db
-                await self._db.execute("COMMIT")
-            except BaseException as exc:
-                if self._db.in_transaction:
-                    await self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise StorageError(describe(exc, self.path)) from exc
-                raise
 
     async def run_in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` (plain sqlite3 calls) inside BEGIN IMMEDIATE .. COMMIT on aiosqlite's own
