@@ -47,6 +47,31 @@ def payments_in_ledger(simulator: SimulatorServer, customer: str | None = None) 
     ]
 
 
+async def hold(client: Client, checkout: str, points: int, **extra: Any) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/hold-and-redeem",
+        json={"customerId": "cust-1001", "checkoutId": checkout, "points": points, **extra},
+    )
+    return await response.json()  # type: ignore[no-any-return]
+
+
+def with_hold(payment_id: str, paid: float, held: dict[str, Any]) -> dict[str, Any]:
+    return payment(
+        "cust-1001", payment_id, paid, redemption={"pointsHoldReference": held["holdReference"]}
+    )
+
+
+async def queue_with_expired_hold(
+    sidecar: Client, simulator: SimulatorServer, checkout: str, points: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A hold made online, its payment queued offline, and the hold expired before replay."""
+    held = await hold(sidecar, checkout, points)
+    await simulator.set_down(True)
+    _, queued = await finalize(sidecar, with_hold(f"pay-{checkout}", 20, held))
+    simulator.sim.advance_clock(700)
+    return held, queued
+
+
 async def test_finalize_online_is_delivered_with_points(
     sidecar: Client, simulator: SimulatorServer
 ) -> None:
@@ -271,20 +296,7 @@ async def test_release_hold_durably(sidecar: Client, simulator: SimulatorServer)
 async def test_queued_payment_with_expired_hold_is_reheld(
     sidecar: Client, simulator: SimulatorServer
 ) -> None:
-    held = await (
-        await sidecar.post(
-            "/v1/hold-and-redeem",
-            json={"customerId": "cust-1001", "checkoutId": "exp-1", "points": 100},
-        )
-    ).json()
-    await simulator.set_down(True)
-    _, queued = await finalize(
-        sidecar,
-        payment(
-            "cust-1001", "pay-exp-1", 20, redemption={"pointsHoldReference": held["holdReference"]}
-        ),
-    )
-    simulator.sim.advance_clock(700)
+    held, queued = await queue_with_expired_hold(sidecar, simulator, "exp-1", 100)
 
     await simulator.set_down(False)
     await wait_drained(sidecar)
@@ -298,20 +310,7 @@ async def test_queued_payment_with_expired_hold_is_reheld(
 async def test_queued_payment_with_expired_hold_that_cannot_be_reheld_earns_only(
     sidecar: Client, simulator: SimulatorServer
 ) -> None:
-    held = await (
-        await sidecar.post(
-            "/v1/hold-and-redeem",
-            json={"customerId": "cust-1001", "checkoutId": "exp-2", "points": 400},
-        )
-    ).json()
-    await simulator.set_down(True)
-    _, queued = await finalize(
-        sidecar,
-        payment(
-            "cust-1001", "pay-exp-2", 20, redemption={"pointsHoldReference": held["holdReference"]}
-        ),
-    )
-    simulator.sim.advance_clock(700)
+    _, queued = await queue_with_expired_hold(sidecar, simulator, "exp-2", 400)
     # The points came back at expiry and were spent elsewhere, so they cannot be held again.
     simulator.sim.seed_customer("cust-1001", points=50)
 

@@ -13,23 +13,17 @@ from sidecar.app import connectivity_key
 from sidecar.simulator import SimulatorServer
 from sidecar.storage import DB_NAME
 from tests.conftest import MakeConfig, MakeSidecar, assert_error_shape, wait_until
-from tests.test_outbox import finalize, payment, payments_in_ledger, status, wait_drained
+from tests.test_outbox import (
+    finalize,
+    hold,
+    payment,
+    payments_in_ledger,
+    status,
+    wait_drained,
+    with_hold,
+)
 
 Client = TestClient[Any, Any]
-
-
-async def hold(client: Client, checkout: str, points: int, **extra: Any) -> dict[str, Any]:
-    response = await client.post(
-        "/v1/hold-and-redeem",
-        json={"customerId": "cust-1001", "checkoutId": checkout, "points": points, **extra},
-    )
-    return await response.json()  # type: ignore[no-any-return]
-
-
-def with_hold(payment_id: str, paid: float, held: dict[str, Any]) -> dict[str, Any]:
-    return payment(
-        "cust-1001", payment_id, paid, redemption={"pointsHoldReference": held["holdReference"]}
-    )
 
 
 async def test_replay_survives_a_database_locked_for_a_while(
