@@ -8,12 +8,9 @@ import asyncio
 import random
 import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
-from chaos_tills import Record, check_ledger, figures, seeded_simulator, start_tills
-
-from tests.harness import SidecarProcess
+from chaos_tills import Record, check_ledger, figures, seeded_simulator, sidecar_in, start_tills
 
 
 async def run(kills: int, customers: int, sales: int, seed: int = 20261122) -> bool:
@@ -21,12 +18,10 @@ async def run(kills: int, customers: int, sales: int, seed: int = 20261122) -> b
     simulator = await seeded_simulator("crash", customers)
     record = Record()
     with tempfile.TemporaryDirectory() as tmp:
-        sidecar = SidecarProcess(
-            base_url=simulator.base_url,
-            data_dir=Path(tmp) / "data",
-            log_path=Path(tmp) / "sidecar.log",
+        sidecar = sidecar_in(
+            tmp,
+            simulator,
             SIDECAR_PACING_ENABLED="false",
-            SIDECAR_SIDECAR_LOG_LEVEL="WARNING",
             SIDECAR_OUTBOX_CONCURRENCY="8",
         )
         sidecar.start()

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
+from chaos_tills import sidecar_in
 
 from sidecar.simulator import Simulator, SimulatorServer
 from tests.harness import SidecarProcess
@@ -145,11 +145,9 @@ async def run() -> bool:
     simulator = SimulatorServer(Simulator(seed_demo=False, rate_limits_enabled=False))
     await simulator.start()
     with tempfile.TemporaryDirectory() as tmp:
-        sidecar = SidecarProcess(
-            base_url=simulator.base_url,
-            data_dir=Path(tmp) / "data",
-            log_path=Path(tmp) / "sidecar.log",
-            SIDECAR_SIDECAR_LOG_LEVEL="WARNING",
+        sidecar = sidecar_in(
+            tmp,
+            simulator,
             SIDECAR_UPSTREAM_TIMEOUT="1",
             SIDECAR_BUDGETS_FINALIZE="0.5",
             SIDECAR_OUTBOX_RETRY_BASE="0.2",

@@ -8,13 +8,11 @@ import asyncio
 import random
 import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
-from chaos_tills import Record, check_ledger, figures, seeded_simulator, start_tills
+from chaos_tills import Record, check_ledger, figures, seeded_simulator, sidecar_in, start_tills
 
 from sidecar.simulator import SimulatorServer
-from tests.harness import SidecarProcess
 
 MODES = ("down", "blackhole", "slow", "reset", "html503")
 
@@ -53,12 +51,10 @@ async def run(flaps: int, customers: int, sales: int, seed: int = 7) -> bool:
     record = Record()
     modes: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        sidecar = SidecarProcess(
-            base_url=simulator.base_url,
-            data_dir=Path(tmp) / "data",
-            log_path=Path(tmp) / "sidecar.log",
+        sidecar = sidecar_in(
+            tmp,
+            simulator,
             SIDECAR_PACING_ENABLED="false",
-            SIDECAR_SIDECAR_LOG_LEVEL="WARNING",
             SIDECAR_UPSTREAM_TIMEOUT="2",
             SIDECAR_OUTBOX_CONCURRENCY="8",
         )

@@ -9,11 +9,13 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from sidecar.simulator import Simulator, SimulatorServer
+from tests.harness import SidecarProcess
 
 
 @dataclass
@@ -116,6 +118,17 @@ async def seeded_simulator(prefix: str, customers: int) -> SimulatorServer:
     for n in range(customers):
         simulator.sim.seed_customer(f"{prefix}-{n:03d}", points=10_000)
     return simulator
+
+
+def sidecar_in(tmp: str, simulator: SimulatorServer, **env: str) -> SidecarProcess:
+    """A quiet sidecar process with its database and log in ``tmp``, pointed at the simulator."""
+    return SidecarProcess(
+        base_url=simulator.base_url,
+        data_dir=Path(tmp) / "data",
+        log_path=Path(tmp) / "sidecar.log",
+        SIDECAR_SIDECAR_LOG_LEVEL="WARNING",
+        **env,
+    )
 
 
 def start_tills(
