@@ -172,17 +172,16 @@ class Delivery:
         if item.kind == "release":
             await self._upstream.call("DELETE", hold_path(item.hold_reference or ""), dict)
             return {}
+        body = without_nulls(item.body)
         if item.kind == "payment":
             paid = await self._upstream.call(
-                "POST", PATHS["payment"], GbPaymentAnswer, raw_body=item.body
+                "POST", PATHS["payment"], GbPaymentAnswer, raw_body=body
             )
             return {
                 "rewardedPoints": as_number(paid.rewardedPoints),
                 "redeemedPoints": as_number(paid.redeemedPoints),
             }
-        refunded = await self._upstream.call(
-            "POST", PATHS["refund"], GbRefundAnswer, raw_body=item.body
-        )
+        refunded = await self._upstream.call("POST", PATHS["refund"], GbRefundAnswer, raw_body=body)
         return {
             "refundAmount": as_number(refunded.refundAmount),
             "refundEquivalentPoints": as_number(refunded.refundEquivalentPoints),
@@ -339,3 +338,21 @@ class Delivery:
         """Capped exponential backoff with full jitter (AWS's "full jitter")."""
         ceiling = min(self._retry_cap, self._retry_base * 2 ** min(attempts, 30))
         return max(0.05, self._jitter(ceiling))
+
+
+def without_nulls(body: bytes) -> bytes:
+    """Rows queued by earlier versions may carry ``null`` for optional fields, which Gameball's
+    spec does not allow: drop them (``extra`` is the POS's own and is kept as it is)."""
+    if b"null" not in body:
+        return body
+    return msgspec.json.encode(_drop_nulls(msgspec.json.decode(body)))
+
+
+def _drop_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: (v if k == "extra" else _drop_nulls(v)) for k, v in value.items() if v is not None
+        }
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value

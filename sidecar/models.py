@@ -18,7 +18,8 @@ PositivePoints = Annotated[int, Meta(gt=0, le=1_000_000_000)]
 Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f/\\]+$(?!\n)")]
 Text = Annotated[str, Meta(max_length=256)]
 Tags = Annotated[list[Text], Meta(max_length=50)]
-Extra = Annotated[dict[str, Any], Meta(max_length=50)]
+# Gameball's spec: "the values must be of type string or number".
+Extra = Annotated[dict[Annotated[str, Meta(max_length=64)], str | float], Meta(max_length=50)]
 
 
 class PaymentLine(
@@ -60,7 +61,9 @@ class HoldRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     transactionId: Id | None = None
 
 
-class Redemption(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Redemption(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True
+):
     pointsHoldReference: Id | None = None
     couponsLockReference: Id | None = None
     couponCodes: Annotated[list[Id], Meta(max_length=20)] | None = None
@@ -91,7 +94,9 @@ class FinalizeRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     cashbackConfigurations: ReturnWindow | None = None
 
 
-class RefundLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class RefundLine(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True
+):
     productId: Id | None = None
     quantity: Annotated[float, Meta(gt=0, le=1e6)] | None = None
     price: Money | None = None

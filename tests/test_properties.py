@@ -123,7 +123,12 @@ ids = st.text(
 )
 texts = st.text(max_size=256)
 tags = st.lists(texts, max_size=50)
-extras = st.dictionaries(st.text(max_size=20), json_values, max_size=50)
+# Gameball's spec: extra values are strings or numbers.
+extras = st.dictionaries(
+    st.text(max_size=20),
+    st.text(max_size=20) | st.floats(allow_nan=False, allow_infinity=False),
+    max_size=50,
+)
 money = st.floats(min_value=0, max_value=1e9) | st.integers(0, 10**9)
 positive_money = st.floats(min_value=0.01, max_value=1e9) | st.integers(1, 10**9)
 times = st.datetimes().map(

@@ -4,12 +4,17 @@ the sidecar reads fits it too."""
 from __future__ import annotations
 
 import re
+import time
+from pathlib import Path
 from typing import Any
 
+import msgspec
 from aiohttp.test_utils import TestClient
 
+from sidecar.outbox import NewItem, Outbox
 from sidecar.simulator import SimulatorServer
-from tests.conftest import wait_until
+from sidecar.storage import Storage
+from tests.conftest import MakeSidecar, wait_until
 from tests.gameball_spec import validate_request, validate_response
 
 Client = TestClient[Any, Any]
@@ -97,3 +102,82 @@ async def test_contract_every_simulator_answer_fits_the_spec(
     for entry in answered:
         assert entry["status"] == 200, entry
         validate_response(entry["method"], template(entry["path"]), 200, entry["response"])
+
+
+async def test_contract_sales_and_refunds_send_no_nulls_the_spec_does_not_allow(
+    sidecar: Client, simulator: SimulatorServer
+) -> None:
+    """A payment burning a hold sent `couponsLockReference: null`; refund lines sent `tags`,
+    `taxes`, `quantity` ... as null. Gameball's spec declares none of them nullable."""
+    held = await (
+        await sidecar.post(
+            "/v1/hold-and-redeem",
+            json={"customerId": "cust-1001", "checkoutId": "nul-1", "points": 10},
+        )
+    ).json()
+    paid = await sidecar.post(
+        "/v1/finalize-payment",
+        json={
+            "customerId": "cust-1001",
+            "paymentId": "nul-pay",
+            "totalPaid": 30,
+            "redemption": {"pointsHoldReference": held["holdReference"]},
+            "paymentDetails": [{"serviceId": "s1", "amount": 30}],
+        },
+    )
+    refunded = await sidecar.post(
+        "/v1/refund",
+        json={
+            "paymentId": "nul-pay",
+            "refundId": "nul-ref",
+            "lineItems": [{"productId": "s1", "price": 5}],
+        },
+    )
+
+    assert paid.status == 200 and refunded.status == 200, await refunded.text()
+    for request in simulator.sim.requests:
+        if request["method"] == "POST" and request["path"].startswith("/api/v4.0/"):
+            validate_request("POST", template(request["path"]), request["json"])
+
+
+async def test_contract_rows_queued_with_nulls_are_cleaned_when_sent(
+    make_sidecar: MakeSidecar, simulator: SimulatorServer, data_dir: Path
+) -> None:
+    """Rows stored by an earlier version kept the nulls; they are dropped at send."""
+    storage = await Storage.open(data_dir)
+    body = {
+        "customerId": "cust-1001",
+        "paymentId": "old-row",
+        "paymentDate": "2026-11-20T09:15:00.123Z",
+        "totalPaid": 12,
+        "redemption": {"couponsLockReference": None, "couponCodes": None},
+        "extra": {"terminalId": "till-3"},
+    }
+    await Outbox(storage).enqueue(
+        NewItem(
+            kind="payment",
+            idem_key="payment:old-row",
+            fingerprint=b"x",
+            customer_id="cust-1001",
+            body=msgspec.json.encode(body),
+            amount=12,
+        ),
+        now=time.time(),
+        limits=None,
+        claim=False,
+    )
+    await storage.close()
+
+    sidecar = await make_sidecar()
+    await wait_until(lambda: bool(payments(simulator)))
+
+    (sent,) = payments(simulator)
+    validate_request("POST", "/integrations/payments", sent)
+    assert sent["redemption"] == {} and sent["extra"] == {"terminalId": "till-3"}
+    await sidecar.close()
+
+
+def payments(simulator: SimulatorServer) -> list[dict[str, Any]]:
+    return [
+        r["json"] for r in simulator.sim.requests if r["path"].endswith("/integrations/payments")
+    ]
