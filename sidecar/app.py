@@ -134,6 +134,7 @@ def create_app(
                     f"{exc}; give the sidecar the key it was started with "
                     "(SIDECAR_ENCRYPTION_KEY or the credential sidecar-encryption-key)"
                 ) from None
+            await _restore_connectivity(storage, app[connectivity_key], clocks.clock())
             requeued = await outbox.requeue_inflight(clocks.clock())
             if requeued:
                 log.info(
@@ -146,12 +147,16 @@ def create_app(
                 raise_for_status=False,
             ) as session:
                 await _wire(app, config, secrets, clocks, session, outbox, background)
+                await app[holds_key].resume()
                 workers = [
                     asyncio.create_task(
                         _keep_rules_fresh(app[rules_key], app[connectivity_key], config, clocks)
                     ),
                     asyncio.create_task(app[replayer_key].run()),
                     asyncio.create_task(_maintain(storage, config, clocks)),
+                    asyncio.create_task(
+                        _remember_connectivity(storage, app[connectivity_key], clocks)
+                    ),
                 ]
                 app[status_key].accepting = True
                 yield
@@ -162,6 +167,7 @@ def create_app(
                 for worker in workers:
                     worker.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
+                await _save_connectivity(storage, app[connectivity_key], clocks.clock())
         finally:
             await storage.close()
 
@@ -335,6 +341,46 @@ async def _maintain(storage: Storage, config: Config, clocks: Clocks) -> None:
             log.info("pruned %d delivered outbox row(s) older than the retention", pruned)
 
 
+LAST_SUCCESS_KEY = "connectivity:last_success"
+FIRST_SEEN_KEY = "connectivity:first_seen"
+# How stale the saved "last success" may get: offline age is measured to about this much.
+REMEMBER_EVERY = 10.0
+
+
+async def _restore_connectivity(storage: Storage, connectivity: Connectivity, now: float) -> None:
+    saved = await storage.get_value(LAST_SUCCESS_KEY)
+    first = await storage.get_value(FIRST_SEEN_KEY)
+    if first is None:
+        await storage.put_value(FIRST_SEEN_KEY, repr(now).encode(), now)
+    connectivity.restore(
+        last_success_at=float(saved[0]) if saved else None,
+        first_seen_at=float(first[0]) if first else now,
+    )
+
+
+async def _save_connectivity(storage: Storage, connectivity: Connectivity, now: float) -> None:
+    if connectivity.last_success_at is not None:
+        try:
+            value = repr(connectivity.last_success_at).encode()
+            await storage.put_value(LAST_SUCCESS_KEY, value, now)
+        except StorageError as exc:
+            log.warning("last contact with Gameball not saved: %s", exc)
+
+
+async def _remember_connectivity(
+    storage: Storage, connectivity: Connectivity, clocks: Clocks
+) -> None:
+    """Keep the last success with Gameball on disk (every few seconds, not every call), so the
+    offline limits count from it across restarts."""
+    saved = connectivity.last_success_at
+    while True:
+        await asyncio.sleep(1.0)
+        latest = connectivity.last_success_at
+        if latest is not None and (saved is None or latest - saved >= REMEMBER_EVERY):
+            await _save_connectivity(storage, connectivity, clocks.clock())
+            saved = latest
+
+
 async def _keep_rules_fresh(
     rules: RulesBook, connectivity: Connectivity, config: Config, clocks: Clocks
 ) -> None:
@@ -342,7 +388,9 @@ async def _keep_rules_fresh(
     notices Gameball is back."""
     next_refresh = clocks.timer()
     while True:
-        due = clocks.timer() >= next_refresh if connectivity.online else connectivity.probe_due()
+        due = (
+            clocks.timer() >= next_refresh if not connectivity.offline else connectivity.probe_due()
+        )
         if due:
             try:
                 await rules.refresh()

@@ -40,7 +40,9 @@ from .upstream import (
 log = logging.getLogger(__name__)
 
 Verdict = Literal["delivered", "retry", "paused", "alarm", "dead"]
-ALREADY_APPLIED = {9004, 9001}
+ID_EXISTS = 9004
+ALREADY_CANCELLED = 9001
+ALREADY_APPLIED = {ID_EXISTS, ALREADY_CANCELLED}
 HOLD_GONE = 9006
 REFUND_BEFORE_PAYMENT = 9005
 PATHS = {"payment": PAYMENTS_PATH, "refund": REFUND_PATH}
@@ -126,7 +128,12 @@ class Delivery:
             now = self._clock()
             try:
                 await self._outbox.retry_later(
-                    item.id, at=now + 5, error=f"{reason} (see the log)", code=None, now=now
+                    item.id,
+                    at=now + 5,
+                    error=f"{reason} (see the log)",
+                    code=None,
+                    now=now,
+                    uncertain=True,
                 )
                 return
             except StorageError as exc:
@@ -144,19 +151,12 @@ class Delivery:
     async def _attempt(self, item: Item) -> Verdict:
         answer = await self._send(item)
         await self._outbox.delivered(
-            item.id,
+            item,
             outcome=item.outcome or "ok",
             result=msgspec.json.encode(answer),
             now=self._clock(),
+            note=item.note,
         )
-        if item.kind == "payment" and item.hold_reference:
-            try:
-                await self._storage.update_hold_state(
-                    item.hold_reference, "used", None, self._clock()
-                )
-            except StorageError as exc:
-                # Only the local copy of the hold is stale; the delivery itself is recorded.
-                log.warning("hold %s not marked used locally: %s", item.hold_reference, exc)
         self._alarm.clear()
         return "delivered"
 
@@ -209,36 +209,47 @@ class Delivery:
             error=exc.message,
             code=exc.code,
             now=now,
+            uncertain=exc.outcome_unknown,
         )
         return "retry"
 
     async def _rejected(self, item: Item, exc: GameballRejected) -> Verdict:
         now = self._clock()
-        if exc.code in ALREADY_APPLIED or (item.kind == "release" and exc.code == HOLD_GONE):
-            # The earlier send landed (or the hold is gone anyway): that is the effect we wanted.
+        if item.kind == "release" and exc.code == HOLD_GONE:
+            # Released already, used, or lapsed: either way the points are not locked.
             await self._outbox.delivered(
-                item.id, outcome="already", result=None, now=now, note=exc.message, code=exc.code
+                item, outcome="already", result=None, now=now, note=exc.message, code=exc.code
+            )
+            return "delivered"
+        if exc.code in ALREADY_APPLIED and item.uncertain:
+            # An earlier send of this very row may have landed, and Gameball says it has.
+            await self._outbox.delivered(
+                item, outcome="already", result=None, now=now, note=exc.message, code=exc.code
             )
             return "delivered"
         if item.kind == "payment" and exc.code == HOLD_GONE and item.hold_reference:
             return await self._hold_gone(item)
         if item.kind == "refund" and exc.code == REFUND_BEFORE_PAYMENT:
-            if await self._payment_may_still_land(item):
+            waiting = await self._payment_may_still_land(item)
+            if waiting is not None:
                 await self._outbox.retry_later(
                     item.id,
                     at=now + self._backoff(item.attempts),
-                    error="the payment this refund reverses has not reached Gameball yet",
+                    error=waiting,
                     code=exc.code,
                     now=now,
+                    blocking=False,
                 )
                 return "retry"
-        await self._outbox.dead(item.id, error=exc.message, code=exc.code, now=now)
+        # On a first send, "already exists" means another call took the id: a conflict for a
+        # person to look at, never a delivery.
+        await self._outbox.dead(item, error=_dead_reason(item, exc), code=exc.code, now=now)
         log.warning("outbox item %d (%s) dead-lettered: %s", item.id, item.kind, exc.code)
         return "dead"
 
     async def _hold_gone(self, item: Item) -> Verdict:
-        """Gameball no longer has the hold this payment burns (9006). DESIGN rule 6: hold the
-        same points again and send with the new reference; if that cannot be done, send the
+        """Gameball no longer has the hold this payment burns (9006): hold the same points again
+        for the same customer and send with the new reference; if that cannot be done, send the
         earning alone and flag the row ``redemption_failed`` for finance."""
         try:
             rewritten = await self._without_stale_hold(item)
@@ -260,30 +271,33 @@ class Delivery:
         if state not in ("used", "released"):
             state = await self._upstream_hold_state(reference)
         new_reference: str | None = None
-        if state == "used":
-            # Burned already: by this payment's own earlier send (the resend then meets 9004)
-            # or by an earlier redeem of the same hold. Either way, do not burn points again.
-            outcome = "hold_used"
-        elif (
-            state != "released"
-            and self._rehold_expired
-            and item.outcome != "reheld"
-            and hold is not None
-            and hold.hold_points > 0
-        ):
-            new_reference = await self._rehold(item, int(hold.hold_points))
-            outcome = "reheld" if new_reference else "redemption_failed"
+        if hold is not None and hold.customer_id != item.customer_id:
+            why = "the hold belongs to another customer; nothing was redeemed"
+        elif state == "used":
+            # Burned already, by an earlier send of this payment (the resend then meets 9004,
+            # which an uncertain row counts as delivered) or by another call: never twice.
+            why = "the hold was already used; nothing was redeemed by this payment"
+        elif state == "released":
+            why = "the hold was released before the payment reached Gameball"
+        elif not self._rehold_expired or item.outcome == "reheld":
+            why = "the hold expired before the payment reached Gameball"
+        elif hold is None or hold.hold_points <= 0:
+            why = "the hold expired and was not made here, so it cannot be held again"
         else:
-            outcome = "redemption_failed"
+            new_reference = await self._rehold(item, int(hold.hold_points))
+            why = "the hold expired and the points could not be held again"
         if new_reference is not None:
             body["redemption"]["pointsHoldReference"] = new_reference
+            outcome, note = "reheld", None
         else:
             body.pop("redemption", None)
+            outcome, note = "redemption_failed", why
         await self._outbox.rewrite_body(
             item.id,
             body=msgspec.json.encode(body),
             hold_reference=new_reference,
             outcome=outcome,
+            note=note,
             now=self._clock(),
         )
         rewritten = await self._outbox.get(item.id)
@@ -327,12 +341,18 @@ class Delivery:
             except GameballError as exc:
                 log.warning("fresh hold not released (%s); it lapses at expiry", exc.code)
 
-    async def _payment_may_still_land(self, item: Item) -> bool:
+    async def _payment_may_still_land(self, item: Item) -> str | None:
+        """Why a refund Gameball cannot match to its payment (9005) should wait, or None when
+        it should not wait any longer."""
         payment = await self._outbox.by_key(item.after_key) if item.after_key else None
-        if payment is not None:
-            return payment.state in ("pending", "inflight")
-        # Finalized elsewhere (another till): it may arrive later, so wait a while for it.
-        return item.attempts + 1 < self._refund_wait_attempts
+        if payment is not None and payment.state in ("pending", "inflight"):
+            return "waiting for the payment it reverses, still queued on this terminal"
+        if payment is not None and payment.state != "delivered":
+            return None  # refused or discarded: it will never land
+        # Delivered just now, or finalized elsewhere (another till): give it a while.
+        if item.attempts + 1 < self._refund_wait_attempts:
+            return "the payment this refund reverses has not reached Gameball yet"
+        return None
 
     def _backoff(self, attempts: int) -> float:
         """Capped exponential backoff with full jitter (AWS's "full jitter")."""
@@ -356,3 +376,16 @@ def _drop_nulls(value: Any) -> Any:
     if isinstance(value, list):
         return [_drop_nulls(v) for v in value]
     return value
+
+
+def _dead_reason(item: Item, exc: GameballRejected) -> str:
+    if exc.code == ID_EXISTS:
+        return (
+            "Gameball already has a transaction with this id that this terminal did not send "
+            f"(another till or a redemption used it): {exc.message}"
+        )
+    if exc.code == ALREADY_CANCELLED:
+        return f"the payment was already fully refunded at Gameball: {exc.message}"
+    if exc.code == REFUND_BEFORE_PAYMENT:
+        return f"Gameball does not have the payment this refund reverses: {exc.message}"
+    return exc.message

@@ -125,3 +125,40 @@ class OutboxItemNotFound(SidecarError):
 
 class OutboxStateConflict(SidecarError):
     status, code = 409, "OUTBOX_STATE_CONFLICT"
+
+
+class HoldBelongsToAnotherCustomer(SidecarError):
+    """A sale named a hold this terminal made for someone else: nobody's points move for it."""
+
+    status, code = 422, "HOLD_BELONGS_TO_ANOTHER_CUSTOMER"
+
+
+class HoldAlreadyUsed(SidecarError):
+    status, code = 409, "HOLD_ALREADY_USED"
+
+
+class HoldReleased(SidecarError):
+    status, code = 409, "HOLD_RELEASED"
+
+
+class TransactionIdTaken(SidecarError):
+    """Gameball already has a transaction with this id that this terminal did not send."""
+
+    status, code = 409, "TRANSACTION_ID_TAKEN"
+
+
+class AlreadyRefunded(SidecarError):
+    status, code = 409, "ALREADY_REFUNDED"
+
+
+class Discarded(SidecarError):
+    """Store IT gave up on this call by hand (``outbox discard``); the reason is kept."""
+
+    status, code = 409, "DISCARDED"
+
+
+class RedemptionOutcomeUnknown(SidecarError):
+    """Gameball may or may not have redeemed: the answer was lost. The sidecar keeps asking;
+    resending the same request returns what happened."""
+
+    status, code, retryable = 503, "REDEMPTION_OUTCOME_UNKNOWN", True

@@ -79,7 +79,7 @@ class OutboxView:
 
     async def retry(self, item_id: int) -> dict[str, Any]:
         item = await self._get(item_id)
-        if not await self._outbox.manual_retry(item_id, self._clock()):
+        if not await self._outbox.manual_retry(item, self._clock()):
             raise errors.OutboxStateConflict(
                 f"Outbox item {item_id} is {item.state}; only dead items can be retried by hand"
             )
@@ -88,7 +88,7 @@ class OutboxView:
 
     async def discard(self, item_id: int, reason: str) -> dict[str, Any]:
         item = await self._get(item_id)
-        if not await self._outbox.discard(item_id, reason, self._clock()):
+        if not await self._outbox.discard(item, reason, self._clock()):
             raise errors.OutboxStateConflict(
                 f"Outbox item {item_id} is {item.state}; only pending or dead items can be "
                 "discarded"

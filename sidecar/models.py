@@ -146,7 +146,8 @@ class HoldAnswer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     customerId: str
     holdPoints: float
     holdAmount: float
-    state: Literal["active", "used", "expired", "released"]
+    # "redeeming": a redemption whose outcome Gameball has not confirmed yet.
+    state: Literal["active", "used", "expired", "released", "redeeming"]
     stale: bool
     expiresAt: str | None = None
     checkoutId: str | None = None

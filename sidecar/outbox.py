@@ -2,7 +2,8 @@
 row here, committed before the POS hears a 2xx, and moved through its states by delivery.
 
 States: pending -> inflight -> delivered | pending (retry) | dead; dead -> pending (retry by
-hand) | discarded (with a reason). Rows for one customer are delivered in id order."""
+hand) | discarded (with a reason). Rows for one customer are delivered in id order, except that
+a refund waiting for its payment steps aside (``blocking = 0``) and goes once the payment has."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from .storage import Storage
 from .timefmt import iso_ms
 
 KEY_CHECK = "sealing:check"
+# A row that has failed this often is shown on status: something keeps refusing or failing it.
+STRUGGLING_ATTEMPTS = 5
 
 Kind = Literal["payment", "refund", "release"]
 State = Literal["pending", "inflight", "delivered", "dead", "discarded"]
@@ -24,13 +27,15 @@ State = Literal["pending", "inflight", "delivered", "dead", "discarded"]
 COLUMNS = (
     "id, kind, idem_key, fingerprint, customer_id, body, amount, tx_ms, after_key, "
     "hold_reference, state, outcome, attempts, next_attempt_at, last_error, last_code, result, "
-    "created_at, updated_at, delivered_at, discard_reason"
+    "created_at, updated_at, delivered_at, discard_reason, uncertain, blocking, note"
 )
 SELECT_BY_KEY = f"SELECT {COLUMNS} FROM outbox WHERE idem_key = ?"
 SELECT_BY_ID = f"SELECT {COLUMNS} FROM outbox WHERE id = ?"
 OPEN_FOR_CUSTOMER = (
-    "SELECT COUNT(*) FROM outbox WHERE customer_id = ? AND state IN ('pending', 'inflight')"
+    "SELECT COUNT(*) FROM outbox WHERE customer_id = ? AND state IN ('pending', 'inflight') "
+    "AND blocking = 1"
 )
+IS_OPEN = "SELECT 1 FROM outbox WHERE idem_key = ? AND state IN ('pending', 'inflight')"
 OPEN_TOTALS = "SELECT open_count, open_amount FROM outbox_totals WHERE id = 1"
 OLDEST_OPEN = """
     SELECT MIN(created_at) FROM (
@@ -44,15 +49,37 @@ OLDEST_OPEN = """
 TX_MS_TAKEN = "SELECT 1 FROM outbox WHERE customer_id = ? AND tx_ms = ?"
 INSERT = (
     "INSERT INTO outbox (kind, idem_key, fingerprint, customer_id, body, amount, tx_ms, "
-    "after_key, hold_reference, state, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "after_key, hold_reference, state, created_at, updated_at, blocking) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# Refunds stored before their payment: they wait for it without holding up anything else.
+PARK_WAITING = (
+    "UPDATE outbox SET blocking = 0 WHERE after_key = ? AND state IN ('pending', 'inflight')"
+)
+# The payment has left the queue: what waited for it may go now, in its place again.
+UNPARK_WAITING = (
+    "UPDATE outbox SET blocking = 1, next_attempt_at = 0 WHERE after_key = ? AND state = 'pending'"
+)
+HOLD_FOR_SALE = "SELECT customer_id, state, claimed_by FROM holds WHERE hold_reference = ?"
+HOLD_CLAIM = "UPDATE holds SET claimed_by = ? WHERE hold_reference = ?"
+HOLD_UNCLAIM = "UPDATE holds SET claimed_by = NULL WHERE claimed_by = ?"
+HOLD_RELEASED = (
+    "UPDATE holds SET state = 'released', updated_at = ? "
+    "WHERE hold_reference = ? AND state IN ('active', 'expired')"
+)
+HOLD_USED = "UPDATE holds SET state = 'used', updated_at = ? WHERE hold_reference = ?"
+HOLD_RECLAIM = "UPDATE holds SET claimed_by = ? WHERE hold_reference = ? AND claimed_by IS NULL"
 # The head of each customer's queue, if it is due: oldest first, walking pending rows in id
-# order and stopping at the limit (a row is a head when nothing older of its customer is open).
+# order and stopping at the limit (a row is a head when nothing older of its customer is open
+# and in the way, and what it waits for, if anything, has left the queue).
 NOT_BEHIND_ANOTHER = """
       AND NOT EXISTS (SELECT 1 FROM outbox AS p
                       WHERE p.customer_id = o.customer_id
-                        AND p.state IN ('pending', 'inflight') AND p.id < o.id)
+                        AND p.state IN ('pending', 'inflight') AND p.id < o.id
+                        AND p.blocking = 1)
+      AND (o.after_key IS NULL
+           OR NOT EXISTS (SELECT 1 FROM outbox AS a WHERE a.idem_key = o.after_key
+                          AND a.state IN ('pending', 'inflight')))
 """
 READY_HEADS = f"""
     SELECT {COLUMNS} FROM outbox AS o
@@ -71,16 +98,21 @@ DELIVERED = (
 )
 RETRY_LATER = (
     "UPDATE outbox SET state = 'pending', attempts = attempts + ?, next_attempt_at = ?, "
-    "last_error = ?, last_code = ?, updated_at = ? WHERE id = ?"
+    "last_error = ?, last_code = ?, updated_at = ?, uncertain = MAX(uncertain, ?), "
+    "blocking = COALESCE(?, blocking) WHERE id = ?"
 )
 DEAD = (
     "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?, last_code = ?, "
     "updated_at = ? WHERE id = ?"
 )
 REWRITE_BODY = (
-    "UPDATE outbox SET body = ?, hold_reference = ?, outcome = ?, updated_at = ? WHERE id = ?"
+    "UPDATE outbox SET body = ?, hold_reference = ?, outcome = ?, note = ?, updated_at = ? "
+    "WHERE id = ?"
 )
-REQUEUE_INFLIGHT = "UPDATE outbox SET state = 'pending', updated_at = ? WHERE state = 'inflight'"
+# Whatever was in flight at a crash may have reached Gameball: its next 9004 means "landed".
+REQUEUE_INFLIGHT = (
+    "UPDATE outbox SET state = 'pending', uncertain = 1, updated_at = ? WHERE state = 'inflight'"
+)
 DUE_NOW = "UPDATE outbox SET next_attempt_at = 0 WHERE state = 'pending' AND next_attempt_at > ?"
 MANUAL_RETRY = (
     "UPDATE outbox SET state = 'pending', next_attempt_at = 0, updated_at = ? "
@@ -92,6 +124,7 @@ DISCARD = (
 )
 COUNT_BY_STATE = "SELECT state, COUNT(*) FROM outbox GROUP BY state"
 COUNT_OUTCOME = "SELECT COUNT(*) FROM outbox WHERE outcome = ?"
+COUNT_STRUGGLING = "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND attempts >= ?"
 PRUNE = "DELETE FROM outbox WHERE state IN ('delivered', 'discarded') AND updated_at < ?"
 
 
@@ -119,6 +152,9 @@ class Item(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     updated_at: float
     delivered_at: float | None
     discard_reason: str | None
+    uncertain: int  # 0 or 1, as SQLite keeps it
+    blocking: int
+    note: str | None
 
 
 class NewItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -132,10 +168,13 @@ class NewItem(msgspec.Struct, frozen=True, kw_only=True):
     time_field: str | None = None
     after_key: str | None = None
     hold_reference: str | None = None
+    # "burn": a sale naming a hold (refused if the hold is another customer's, used, released
+    # or named by another sale); "release": giving a hold back (refused once a sale names it).
+    hold_action: Literal["burn", "release"] | None = None
 
 
-class QueueFull(Exception):
-    """An offline limit refused the row; ``code`` and the message say which."""
+class Refused(Exception):
+    """The row was not stored: an offline limit, or the hold it names; ``code`` says which."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -144,8 +183,13 @@ class QueueFull(Exception):
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    """Checked only for a new row (an identical resend gets its stored outcome, whatever)."""
+
     max_count: int
     max_amount: float
+    max_item_amount: float = float("inf")
+    # Set when the terminal has been offline too long to queue anything: the refusal's text.
+    too_long: str | None = None
 
 
 class Totals(msgspec.Struct, frozen=True, kw_only=True):
@@ -154,6 +198,7 @@ class Totals(msgspec.Struct, frozen=True, kw_only=True):
     oldest_created_at: float | None
     by_state: dict[str, int]
     redemption_failed: int
+    struggling: int
 
 
 class Outbox:
@@ -177,20 +222,24 @@ class Outbox:
 
         Returns (row, created, claimed). With ``claim`` the new row starts ``inflight`` if it
         is the only open row for its customer, so the caller may deliver it at once without
-        overtaking an older row. ``limits`` (offline only) may refuse with ``QueueFull``."""
+        overtaking an older row. ``limits`` (offline only) and the hold the row names may refuse
+        it with ``Refused``."""
 
         def work(db: sqlite3.Connection) -> tuple[Any, bool, bool]:
             existing = db.execute(SELECT_BY_KEY, (new.idem_key,)).fetchone()
             if existing is not None:
                 return existing, False, False
+            if new.hold_action is not None and new.hold_reference is not None:
+                _check_hold(db, new, now)
             if limits is not None:
                 _check_limits(db, new, limits)
             tx_ms = _free_tx_ms(db, new.customer_id, new.tx_ms)
             body = new.body
             if tx_ms != new.tx_ms and tx_ms is not None and new.time_field:
                 body = _retime(body, new.time_field, tx_ms)
+            waits = new.after_key is not None and db.execute(IS_OPEN, (new.after_key,)).fetchone()
             ahead = db.execute(OPEN_FOR_CUSTOMER, (new.customer_id,)).fetchone()[0]
-            claimed = claim and ahead == 0
+            claimed = claim and ahead == 0 and not waits
             state = "inflight" if claimed else "pending"
             values = (
                 new.kind,
@@ -205,11 +254,14 @@ class Outbox:
                 state,
                 now,
                 now,
+                0 if waits else 1,
             )
             row_id = db.execute(INSERT, values).lastrowid
+            if new.kind == "payment":
+                db.execute(PARK_WAITING, (new.idem_key,))
             # The row as stored, without reading it back: id, then the columns in order.
             row = (row_id, *values[:10], None, 0, 0.0, None, None, None, now, now, None, None)
-            return row, True, claimed
+            return (*row, 0, values[12], None), True, claimed
 
         row, created, claimed = await self._storage.run_in_transaction(work)
         return self._item(row), created, claimed
@@ -234,7 +286,7 @@ class Outbox:
 
     async def delivered(
         self,
-        item_id: int,
+        item: Item,
         *,
         outcome: str,
         result: bytes | None,
@@ -242,8 +294,18 @@ class Outbox:
         note: str | None = None,
         code: int | None = None,
     ) -> None:
+        """Record the delivery; a hold the row burned is used from now on, and refunds that
+        waited for this payment may go."""
         sealed = self._sealer.seal(result) if result is not None else None
-        await self._storage.execute(DELIVERED, (outcome, sealed, note, code, now, now, item_id))
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(DELIVERED, (outcome, sealed, note, code, now, now, item.id))
+            if item.kind == "payment":
+                db.execute(UNPARK_WAITING, (item.idem_key,))
+                if item.hold_reference:
+                    db.execute(HOLD_USED, (now, item.hold_reference))
+
+        await self._storage.run_in_transaction(work)
 
     async def retry_later(
         self,
@@ -254,18 +316,38 @@ class Outbox:
         code: int | None,
         now: float,
         counts: bool = True,
+        uncertain: bool = False,
+        blocking: bool | None = None,
     ) -> None:
+        """Back to the queue. ``uncertain``: this send may have reached Gameball. ``blocking``
+        False lets the customer's later calls go first (a refund waiting for its payment)."""
         attempt = 1 if counts else 0
-        await self._storage.execute(RETRY_LATER, (attempt, at, error, code, now, item_id))
+        await self._storage.execute(
+            RETRY_LATER,
+            (attempt, at, error, code, now, int(uncertain), blocking, item_id),
+        )
 
-    async def dead(self, item_id: int, *, error: str, code: int | None, now: float) -> None:
-        await self._storage.execute(DEAD, (error, code, now, item_id))
+    async def dead(self, item: Item, *, error: str, code: int | None, now: float) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(DEAD, (error, code, now, item.id))
+            _left_the_queue(db, item)
+
+        await self._storage.run_in_transaction(work)
 
     async def rewrite_body(
-        self, item_id: int, *, body: bytes, hold_reference: str | None, outcome: str, now: float
+        self,
+        item_id: int,
+        *,
+        body: bytes,
+        hold_reference: str | None,
+        outcome: str,
+        note: str | None,
+        now: float,
     ) -> None:
         sealed = self._sealer.seal(body)
-        await self._storage.execute(REWRITE_BODY, (sealed, hold_reference, outcome, now, item_id))
+        await self._storage.execute(
+            REWRITE_BODY, (sealed, hold_reference, outcome, note, now, item_id)
+        )
 
     async def requeue_inflight(self, now: float) -> int:
         """At start: whatever was in flight when the process died goes back in the queue."""
@@ -275,11 +357,26 @@ class Outbox:
         """Connectivity is back: stop waiting out backoffs that were about the outage."""
         return await self._storage.execute(DUE_NOW, (now,))
 
-    async def manual_retry(self, item_id: int, now: float) -> bool:
-        return await self._storage.execute(MANUAL_RETRY, (now, item_id)) == 1
+    async def manual_retry(self, item: Item, now: float) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            if db.execute(MANUAL_RETRY, (now, item.id)).rowcount != 1:
+                return False
+            if item.kind == "payment":
+                db.execute(PARK_WAITING, (item.idem_key,))
+                if item.hold_reference:
+                    db.execute(HOLD_RECLAIM, (item.idem_key, item.hold_reference))
+            return True
 
-    async def discard(self, item_id: int, reason: str, now: float) -> bool:
-        return await self._storage.execute(DISCARD, (reason, now, item_id)) == 1
+        return await self._storage.run_in_transaction(work)
+
+    async def discard(self, item: Item, reason: str, now: float) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            if db.execute(DISCARD, (reason, now, item.id)).rowcount != 1:
+                return False
+            _left_the_queue(db, item)
+            return True
+
+        return await self._storage.run_in_transaction(work)
 
     async def listing(
         self,
@@ -310,12 +407,14 @@ class Outbox:
         (oldest,) = await self._storage.fetchone(OLDEST_OPEN)
         by_state = {state: n for state, n in await self._storage.fetchall(COUNT_BY_STATE)}
         failed = await self._storage.fetchone(COUNT_OUTCOME, ("redemption_failed",))
+        struggling = await self._storage.fetchone(COUNT_STRUGGLING, (STRUGGLING_ATTEMPTS,))
         return Totals(
             open_count=int(count),
             open_amount=float(amount),
             oldest_created_at=float(oldest) if oldest is not None else None,
             by_state=by_state,
             redemption_failed=int(failed[0]),
+            struggling=int(struggling[0]),
         )
 
     async def prune(self, before: float) -> int:
@@ -329,16 +428,69 @@ class Outbox:
         return item
 
 
+def _left_the_queue(db: sqlite3.Connection, item: Item) -> None:
+    """A row ended without being delivered: what waited for it may go (and will learn why),
+    and a hold it named is free for another sale."""
+    if item.kind == "payment":
+        db.execute(UNPARK_WAITING, (item.idem_key,))
+        db.execute(HOLD_UNCLAIM, (item.idem_key,))
+
+
+def _check_hold(db: sqlite3.Connection, new: NewItem, now: float) -> None:
+    """A hold made on this terminal belongs to its customer, and is burned or given back once."""
+    row = db.execute(HOLD_FOR_SALE, (new.hold_reference,)).fetchone()
+    if row is None:
+        return  # made elsewhere (another till): Gameball is the judge
+    customer_id, state, claimed_by = row
+    reference = new.hold_reference
+    if new.hold_action == "release":
+        if state in ("used", "redeeming") or claimed_by is not None:
+            raise Refused(
+                "HOLD_ALREADY_USED",
+                f"hold {reference!r} is already being redeemed by a sale"
+                + (f" ({claimed_by.partition(':')[2]!r})" if claimed_by else "")
+                + ", so it cannot be released",
+            )
+        db.execute(HOLD_RELEASED, (now, reference))
+        return
+    if customer_id != new.customer_id:
+        raise Refused(
+            "HOLD_BELONGS_TO_ANOTHER_CUSTOMER",
+            f"hold {reference!r} was made for another customer; a sale may only redeem the "
+            "points its own customer held",
+        )
+    if state == "released":
+        raise Refused(
+            "HOLD_RELEASED",
+            f"hold {reference!r} was released; hold the points again for this sale",
+        )
+    if state in ("used", "redeeming") or claimed_by not in (None, new.idem_key):
+        named = f" by sale {claimed_by.partition(':')[2]!r}" if claimed_by else ""
+        raise Refused(
+            "HOLD_ALREADY_USED",
+            f"hold {reference!r} was already redeemed{named}; do not give the discount twice",
+        )
+    db.execute(HOLD_CLAIM, (new.idem_key, reference))
+
+
 def _check_limits(db: sqlite3.Connection, new: NewItem, limits: Limits) -> None:
+    if limits.too_long is not None:
+        raise Refused("OFFLINE_TOO_LONG", limits.too_long)
+    if new.amount > limits.max_item_amount:
+        raise Refused(
+            "OFFLINE_PAYMENT_LIMIT",
+            f"payments over {limits.max_item_amount:g} are not queued while Gameball is "
+            "unreachable; complete the sale without loyalty points",
+        )
     count, amount = db.execute(OPEN_TOTALS).fetchone()
     if count + 1 > limits.max_count:
-        raise QueueFull(
+        raise Refused(
             "OFFLINE_QUEUE_FULL",
             f"{count} calls are already waiting for Gameball, the most this terminal may hold "
             "offline; finish the sale without loyalty and ask store IT to restore the connection",
         )
     if amount + new.amount > limits.max_amount:
-        raise QueueFull(
+        raise Refused(
             "OFFLINE_AMOUNT_LIMIT",
             f"queuing this payment would take the amount waiting for Gameball past "
             f"{limits.max_amount:g}; finish the sale without loyalty until the store is online",

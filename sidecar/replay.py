@@ -116,7 +116,7 @@ class Replayer:
         slots = self._concurrency - len(self._tasks)
         if slots <= 0 or not self._may_send():
             return 0
-        if not self._connectivity.online:
+        if self._connectivity.offline:
             slots = 1  # the probe: one call decides whether Gameball is back
         if self._alarm.raised:
             # One row at a time, now and then, to notice when the keys work again.
@@ -156,7 +156,7 @@ class Replayer:
             self._wake.set()
 
     def _may_send(self) -> bool:
-        return (self._connectivity.online or self._connectivity.probe_due()) and not (
+        return (not self._connectivity.offline or self._connectivity.probe_due()) and not (
             self._pacer.paused
         )
 
@@ -165,7 +165,7 @@ class Replayer:
             return IDLE_TICK * 5  # a finishing delivery wakes us
         if self._pacer.paused:
             return self._pacer.pause_remaining()
-        if not self._connectivity.online:
+        if self._connectivity.offline:
             return max(0.05, min(IDLE_TICK, self._connectivity.seconds_to_next_probe()))
         if self._alarm.raised:
             return max(0.05, self._alarm_retry - (self._timer() - self._last_alarm_try))

@@ -12,6 +12,7 @@ from .http import json_response, path_value, read_json
 from .inspection import OutboxView
 from .metrics import Metrics
 from .models import (
+    SaleAnswer,
     discard_decoder,
     estimate_decoder,
     finalize_decoder,
@@ -58,22 +59,22 @@ async def hold_status(request: web.Request) -> web.Response:
 @routes.delete("/v1/holds/{holdReference}")
 async def release_hold(request: web.Request) -> web.Response:
     reference = path_value(request, "holdReference")
-    status, answer = await request.app[sales_key].release(reference)
-    return json_response(answer, status=status)
+    answer = await request.app[sales_key].release(reference)
+    return json_response(answer, status=_sale_status(answer))
 
 
 @routes.post("/v1/finalize-payment")
 async def finalize_payment(request: web.Request) -> web.Response:
     payment = await read_json(request, finalize_decoder)
-    status, answer = await request.app[sales_key].finalize(payment)
-    return json_response(answer, status=status)
+    answer = await request.app[sales_key].finalize(payment)
+    return json_response(answer, status=_sale_status(answer))
 
 
 @routes.post("/v1/refund")
 async def refund(request: web.Request) -> web.Response:
     refund = await read_json(request, refund_decoder)
-    status, answer = await request.app[sales_key].refund(refund)
-    return json_response(answer, status=status)
+    answer = await request.app[sales_key].refund(refund)
+    return json_response(answer, status=_sale_status(answer))
 
 
 @routes.get("/v1/outbox")
@@ -149,6 +150,11 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     ready, report = request.app[status_key].readiness()
     return json_response(report, status=200 if ready else 503)
+
+
+def _sale_status(answer: SaleAnswer) -> int:
+    """200 once Gameball has it; 202 while it waits, stored, in the outbox."""
+    return 200 if answer.status == "delivered" else 202
 
 
 def _int_param(text: str | None, name: str, default: int, low: int, high: int) -> int:

@@ -1,6 +1,7 @@
 """Finalize a payment, refund it, release a hold: each is stamped with the store's identity,
 committed to the outbox before any 2xx, then delivered at once when Gameball answers within
-the budget (200) or left for replay (202)."""
+the budget (delivered) or left for replay (queued). A resend of the same id and body gets the
+stored outcome, whatever the connectivity or the limits."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ import msgspec
 
 from . import errors
 from .connectivity import Connectivity
-from .delivery import Alarm, Delivery
+from .delivery import ALREADY_CANCELLED, ID_EXISTS, Alarm, Delivery
 from .models import FinalizeRequest, GbMerchant, RefundRequest, SaleAnswer, fingerprint_of
-from .outbox import Item, Limits, NewItem, Outbox, QueueFull
+from .outbox import Item, Limits, NewItem, Outbox, Refused
 from .pacing import Pacer
 from .replay import Lanes, Replayer
 from .storage import Storage, StorageError
@@ -27,6 +28,13 @@ log = logging.getLogger(__name__)
 
 FUTURE_TOLERANCE = 24 * 3600.0
 EARLIEST = 946684800.0  # 2000-01-01T00:00:00Z
+
+# What the outbox refuses, as the POS hears it.
+REFUSALS: dict[str, type[errors.SidecarError]] = {
+    "HOLD_BELONGS_TO_ANOTHER_CUSTOMER": errors.HoldBelongsToAnotherCustomer,
+    "HOLD_ALREADY_USED": errors.HoldAlreadyUsed,
+    "HOLD_RELEASED": errors.HoldReleased,
+}
 
 
 class OfflineLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,10 +80,9 @@ class Sales:
         self._clock = clock
         self._timer = timer
 
-    async def finalize(self, request: FinalizeRequest) -> tuple[int, SaleAnswer]:
+    async def finalize(self, request: FinalizeRequest) -> SaleAnswer:
         started = self._timer()
         paid_at = _event_time(request.paymentDate, "$.paymentDate", self._clock())
-        self._check_amount(request.totalPaid)
         body = {k: v for k, v in msgspec.to_builtins(request).items() if v is not None}
         body["paymentDate"] = iso_ms(paid_at)
         body["merchant"] = self._merchant
@@ -92,10 +99,11 @@ class Sales:
             tx_ms=int(paid_at * 1000),
             time_field="paymentDate",
             hold_reference=hold,
+            hold_action="burn" if hold else None,
         )
         return await self._submit(new, started, what=f"paymentId {request.paymentId!r}")
 
-    async def refund(self, request: RefundRequest) -> tuple[int, SaleAnswer]:
+    async def refund(self, request: RefundRequest) -> SaleAnswer:
         started = self._timer()
         payment = await self._outbox.by_key(f"payment:{request.paymentId}")
         customer_id = request.customerId or (payment.customer_id if payment else None)
@@ -132,7 +140,7 @@ class Sales:
         )
         return await self._submit(new, started, what=f"refundId {request.refundId!r}")
 
-    async def release(self, reference: str) -> tuple[int, SaleAnswer]:
+    async def release(self, reference: str) -> SaleAnswer:
         started = self._timer()
         hold = await self._storage.hold_by_reference(reference)
         if hold is None:
@@ -140,12 +148,8 @@ class Sales:
                 f"Hold {reference!r} was not made through this sidecar, so it cannot be released "
                 "here; check the reference"
             )
-        status, answer = await self._submit(
-            self._release_item(reference, hold.customer_id), started, what="this release"
-        )
-        if hold.state == "active":
-            await self._storage.update_hold_state(reference, "released", None, self._clock())
-        return status, answer
+        new = self._release_item(reference, hold.customer_id, hold_action="release")
+        return await self._submit(new, started, what="this release")
 
     async def release_orphan(self, reference: str, customer_id: str) -> None:
         """A hold whose checkout failed: release it durably, in the background."""
@@ -154,7 +158,9 @@ class Sales:
         except errors.SidecarError as exc:
             log.warning("hold %s not queued for release (%s); it lapses at expiry", reference, exc)
 
-    def _release_item(self, reference: str, customer_id: str) -> NewItem:
+    def _release_item(
+        self, reference: str, customer_id: str, *, hold_action: str | None = None
+    ) -> NewItem:
         return NewItem(
             kind="release",
             idem_key=f"release:{reference}",
@@ -162,31 +168,28 @@ class Sales:
             customer_id=customer_id,
             body=b"{}",
             hold_reference=reference,
+            hold_action="release" if hold_action else None,
         )
 
-    async def _submit(self, new: NewItem, started: float, what: str) -> tuple[int, SaleAnswer]:
-        offline = not self._connectivity.online
-        if offline:
-            self._check_offline_age()
+    async def _submit(self, new: NewItem, started: float, what: str) -> SaleAnswer:
+        offline = self._connectivity.offline
         claim = not (
             offline
             or self._alarm.raised
             or self._pacer.paused
             or new.customer_id in self._lanes.busy
         )
-        limits = (
-            Limits(
-                max_count=self._limits.max_queued_count, max_amount=self._limits.max_queued_amount
-            )
-            if offline
-            else None
-        )
         try:
             item, created, claimed = await self._outbox.enqueue(
-                new, now=self._clock(), limits=limits, claim=claim
+                new, now=self._clock(), limits=self._offline_limits(), claim=claim
             )
-        except QueueFull as exc:
-            raise errors.OfflineLimitReached(exc.message, code=exc.code) from None
+        except Refused as exc:
+            refusal = REFUSALS.get(exc.code)
+            if refusal is not None:
+                raise refusal(f"{exc.message[0].upper()}{exc.message[1:]}") from None
+            raise errors.OfflineLimitReached(
+                f"{exc.message[0].upper()}{exc.message[1:]}", code=exc.code
+            ) from None
         except StorageError as exc:
             raise errors.StorageUnavailable(
                 f"The sale could not be stored ({exc}), so it was NOT queued for loyalty; "
@@ -219,6 +222,26 @@ class Sales:
             latest = None  # stored already: "queued" is true, whatever happens next
         return answer_for(latest or item)
 
+    def _offline_limits(self) -> Limits | None:
+        """The store-and-forward limits, while Gameball is unreachable (or, right after a
+        start, when it was last reached too long ago)."""
+        offline_for = self._connectivity.offline_for()
+        too_long = None
+        if offline_for > self._limits.max_offline_age:
+            too_long = (
+                f"This terminal has been offline for {offline_for / 3600:.1f} hours, longer than "
+                "it may queue loyalty calls; complete the sale without points and ask store IT "
+                "to restore the connection"
+            )
+        if not self._connectivity.offline and too_long is None:
+            return None
+        return Limits(
+            max_count=self._limits.max_queued_count,
+            max_amount=self._limits.max_queued_amount,
+            max_item_amount=self._limits.max_payment_amount,
+            too_long=too_long,
+        )
+
     async def _deliver_now(self, item: Item) -> None:
         try:
             await self._delivery.deliver(item)
@@ -229,43 +252,50 @@ class Sales:
             self._lanes.busy.discard(item.customer_id)
             self._replayer.wake()
 
-    def _check_amount(self, amount: float) -> None:
-        if not self._connectivity.online and amount > self._limits.max_payment_amount:
-            raise errors.OfflineLimitReached(
-                f"Payments over {self._limits.max_payment_amount:g} are not queued while "
-                "Gameball is unreachable; complete the sale without loyalty points",
-                code="OFFLINE_PAYMENT_LIMIT",
-            )
 
-    def _check_offline_age(self) -> None:
-        offline_for = self._clock() - self._connectivity.changed_at
-        if offline_for > self._limits.max_offline_age:
-            raise errors.OfflineLimitReached(
-                f"This terminal has been offline for {offline_for / 3600:.1f} hours, longer than "
-                "it may queue loyalty calls; complete the sale without points and ask store IT "
-                "to restore the connection",
-                code="OFFLINE_TOO_LONG",
-            )
-
-
-def answer_for(item: Item) -> tuple[int, SaleAnswer]:
+def answer_for(item: Item) -> SaleAnswer:
+    """What the POS hears for a stored row: delivered or queued, or the refusal that ended it."""
+    if item.state == "dead":
+        raise refusal_for(item)
+    if item.state == "discarded":
+        raise errors.Discarded(
+            f"This {item.kind} was discarded by store IT and will not reach Gameball: "
+            f"{item.discard_reason or 'no reason given'}"
+        )
     result: dict[str, Any] = msgspec.json.decode(item.result) if item.result else {}
-    status = {"delivered": "delivered", "dead": "dead", "discarded": "discarded"}.get(
-        item.state, "queued"
-    )
-    answer = SaleAnswer(
-        status=status,  # type: ignore[arg-type]
+    delivered = item.state == "delivered"
+    return SaleAnswer(
+        status="delivered" if delivered else "queued",
         outboxId=item.id,
         paymentId=_id_of(item, "payment"),
         refundId=_id_of(item, "refund"),
         holdReference=item.hold_reference if item.kind == "release" else None,
         rewardedPoints=result.get("rewardedPoints"),
         redeemedPoints=result.get("redeemedPoints"),
-        outcome=item.outcome if item.state == "delivered" else None,
-        lastError=item.last_error if item.state in ("dead", "discarded") else None,
-        upstreamCode=item.last_code if item.state == "dead" else None,
+        outcome=item.outcome if delivered else None,
     )
-    return (200 if item.state == "delivered" else 202), answer
+
+
+def refusal_for(item: Item) -> errors.SidecarError:
+    """A dead row's reason, as the error the POS hears (at once, or when it resends)."""
+    ident = item.idem_key.partition(":")[2]
+    if item.last_code == ID_EXISTS:
+        return errors.TransactionIdTaken(
+            f"Gameball already has a transaction with the id {ident!r} that this terminal did "
+            "not send (another till, or a redemption, used it); use a new id for this sale",
+            upstream_code=item.last_code,
+        )
+    if item.kind == "refund" and item.last_code == ALREADY_CANCELLED:
+        return errors.AlreadyRefunded(
+            f"Gameball says the payment refund {ident!r} reverses is already fully refunded; "
+            "nothing more was refunded",
+            upstream_code=item.last_code,
+        )
+    return errors.UpstreamRejected(
+        f"Gameball refused this {item.kind} ({item.last_error or 'no reason given'}); it is "
+        f"kept as outbox item {item.id} for store IT",
+        upstream_code=item.last_code,
+    )
 
 
 def _id_of(item: Item, kind: str) -> str | None:

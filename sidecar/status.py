@@ -11,7 +11,7 @@ from . import __version__
 from .connectivity import Connectivity
 from .delivery import Alarm
 from .metrics import Metrics
-from .outbox import Outbox
+from .outbox import STRUGGLING_ATTEMPTS, Outbox, Totals
 from .pacing import Pacer
 from .replay import Replayer
 from .rules import RulesBook
@@ -80,7 +80,7 @@ class Status:
                 "upstreamCode": self._alarm.code,
                 "since": iso_ms(self._alarm.since) if self._alarm.since else None,
             },
-            "attention": self._attention(totals.by_state.get("dead", 0), totals.redemption_failed),
+            "attention": self._attention(totals),
             "database": {
                 "path": str(self._storage.path),
                 "recoveredFrom": str(self._storage.recovered_from)
@@ -93,7 +93,8 @@ class Status:
             },
         }
 
-    def _attention(self, dead: int, redemption_failed: int) -> list[str]:
+    def _attention(self, totals: Totals) -> list[str]:
+        dead, redemption_failed = totals.by_state.get("dead", 0), totals.redemption_failed
         needs: list[str] = []
         if self._replayer.problem:
             needs.append(f"{self._replayer.problem}; sales stay stored and are retried.")
@@ -109,8 +110,14 @@ class Status:
             )
         if redemption_failed:
             needs.append(
-                f"{redemption_failed} payment(s) earned points but could not redeem an expired "
-                "hold: reconcile with gameball-sidecar outbox export"
+                f"{redemption_failed} payment(s) earned points but could not redeem the hold they "
+                "named: reconcile with gameball-sidecar outbox export --outcome redemption_failed"
+            )
+        if totals.struggling and not self._connectivity.offline:
+            needs.append(
+                f"{totals.struggling} queued call(s) keep failing (tried {STRUGGLING_ATTEMPTS} "
+                "times or more) although Gameball answers: gameball-sidecar outbox list "
+                "--state pending"
             )
         if self._storage.recovered_from:
             needs.append(
@@ -125,7 +132,7 @@ class Status:
         metrics.queue_depth.set(totals.open_count)
         metrics.oldest_age.set(self._clock() - oldest if oldest else 0.0)
         metrics.dead_letters.set(totals.by_state.get("dead", 0))
-        metrics.online.set(1 if self._connectivity.online else 0)
+        metrics.online.set(1 if self._connectivity.online else 0)  # unknown counts as not yet
         metrics.alarm.set(1 if self._alarm.raised else 0)
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:

@@ -32,7 +32,7 @@ def render(status: dict[str, Any]) -> str:
     level, headline, line = _verdict(connectivity["state"], outbox, attention, status["alarm"])
     store = status["store"]
     cards = [
-        ("Gameball", "Online" if connectivity["state"] == "online" else "Offline"),
+        ("Gameball", connectivity["state"].capitalize()),
         ("Sales waiting to send", str(outbox["queued"])),
         ("Oldest waiting", _age(outbox["oldestQueuedAgeSeconds"])),
         ("Need a person", str(outbox["deadLetters"] + outbox["redemptionFailed"])),
@@ -75,6 +75,13 @@ def _verdict(
             "Loyalty is NOT syncing",
             "Gameball refuses this store's keys. "
             + ("Sales are kept safely on this terminal until the keys are fixed."),
+        )
+    if state == "unknown":
+        return (
+            "warn",
+            "Starting: checking Gameball",
+            "The sidecar has just started and has not heard from Gameball yet; sales are "
+            "stored either way.",
         )
     if state != "online":
         return (

@@ -104,6 +104,32 @@ MIGRATIONS: Sequence[str] = (
         SET open_count = open_count - 1, open_amount = open_amount - OLD.amount;
     END;
     """,
+    # uncertain: an earlier send of this row may have reached Gameball (timeout, reset, crash
+    # in flight), so "already exists" (9004/9001) means it landed; on a row never sent with
+    # an unknown outcome it means the id is taken by another call.
+    # blocking: 0 for a refund waiting for its payment, which must not hold up the customer's
+    # later calls. note: why a delivered row redeemed nothing (redemption_failed), for finance.
+    # claimed_by: the sale that names a hold, so no second sale can burn it.
+    """
+    ALTER TABLE outbox ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN blocking INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE outbox ADD COLUMN note TEXT;
+    UPDATE outbox SET uncertain = 1 WHERE attempts > 0 OR state = 'inflight';
+    UPDATE outbox SET blocking = 0
+        WHERE kind = 'refund' AND state IN ('pending', 'inflight')
+          AND (last_code = 9005 OR after_key IN (SELECT idem_key FROM outbox
+                                                 WHERE state IN ('pending', 'inflight')));
+    CREATE INDEX outbox_by_after_key ON outbox (after_key) WHERE after_key IS NOT NULL;
+    ALTER TABLE holds ADD COLUMN claimed_by TEXT;
+    ALTER TABLE holds ADD COLUMN redeem_id TEXT;
+    ALTER TABLE holds ADD COLUMN redeem_uncertain INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE holds ADD COLUMN error BLOB;
+    UPDATE holds SET claimed_by = (
+        SELECT o.idem_key FROM outbox AS o
+        WHERE o.kind = 'payment' AND o.hold_reference = holds.hold_reference
+          AND o.state NOT IN ('dead', 'discarded')
+        ORDER BY o.id LIMIT 1);
+    """,
 )
 
 KV_PUT = (
@@ -113,12 +139,12 @@ KV_PUT = (
 KV_GET = "SELECT value, updated_at FROM kv WHERE key = ?"
 HOLD_INSERT = (
     "INSERT INTO holds (hold_reference, checkout_id, fingerprint, customer_id, hold_points, "
-    "hold_amount, state, expires_at, answer, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "hold_amount, state, expires_at, answer, created_at, updated_at, redeem_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 HOLD_COLUMNS = (
     "hold_reference, checkout_id, fingerprint, customer_id, hold_points, hold_amount, state, "
-    "expires_at, answer, created_at, updated_at"
+    "expires_at, answer, created_at, updated_at, claimed_by, redeem_id, redeem_uncertain, error"
 )
 HOLD_BY_CHECKOUT = f"SELECT {HOLD_COLUMNS} FROM holds WHERE checkout_id = ?"
 HOLD_BY_REFERENCE = f"SELECT {HOLD_COLUMNS} FROM holds WHERE hold_reference = ?"
@@ -126,19 +152,37 @@ HOLD_UPDATE_STATE = (
     "UPDATE holds SET state = ?, expires_at = COALESCE(?, expires_at), updated_at = ? "
     "WHERE hold_reference = ?"
 )
+# What Gameball reports never undoes what this terminal knows for sure: a hold released or
+# burned here stays so, and a redemption in doubt is settled only by its own check.
+HOLD_REFRESH_STATE = (
+    "UPDATE holds SET state = ?, expires_at = COALESCE(?, expires_at), updated_at = ? "
+    "WHERE hold_reference = ? AND state NOT IN ('used', 'released', 'redeeming', 'failed')"
+)
+HOLD_SETTLE = (
+    "UPDATE holds SET state = ?, answer = ?, error = ?, updated_at = ? WHERE hold_reference = ?"
+)
+HOLD_REDEEM_UNCERTAIN = (
+    "UPDATE holds SET redeem_uncertain = 1, updated_at = ? WHERE hold_reference = ?"
+)
+HOLD_DELETE = "DELETE FROM holds WHERE hold_reference = ?"
+HOLDS_REDEEMING = f"SELECT {HOLD_COLUMNS} FROM holds WHERE state = 'redeeming'"
 
 
 class HoldRow:
     __slots__ = (
         "answer",
         "checkout_id",
+        "claimed_by",
         "created_at",
         "customer_id",
+        "error",
         "expires_at",
         "fingerprint",
         "hold_amount",
         "hold_points",
         "hold_reference",
+        "redeem_id",
+        "redeem_uncertain",
         "state",
         "updated_at",
     )
@@ -156,6 +200,10 @@ class HoldRow:
             self.answer,
             self.created_at,
             self.updated_at,
+            self.claimed_by,
+            self.redeem_id,
+            self.redeem_uncertain,
+            self.error,
         ) = row
 
 
@@ -292,6 +340,7 @@ class Storage:
         expires_at: float | None,
         answer: bytes,
         now: float,
+        redeem_id: str | None = None,
     ) -> None:
         await self.execute(
             HOLD_INSERT,
@@ -307,6 +356,7 @@ class Storage:
                 answer,
                 now,
                 now,
+                redeem_id,
             ),
         )
 
@@ -322,6 +372,26 @@ class Storage:
         self, hold_reference: str, state: str, expires_at: float | None, now: float
     ) -> None:
         await self.execute(HOLD_UPDATE_STATE, (state, expires_at, now, hold_reference))
+
+    async def refresh_hold_state(
+        self, hold_reference: str, state: str, expires_at: float | None, now: float
+    ) -> None:
+        """Gameball's view of a hold, unless this terminal already knows better."""
+        await self.execute(HOLD_REFRESH_STATE, (state, expires_at, now, hold_reference))
+
+    async def settle_hold(
+        self, hold_reference: str, *, state: str, answer: bytes, error: bytes | None, now: float
+    ) -> None:
+        await self.execute(HOLD_SETTLE, (state, answer, error, now, hold_reference))
+
+    async def mark_redeem_uncertain(self, hold_reference: str, now: float) -> None:
+        await self.execute(HOLD_REDEEM_UNCERTAIN, (now, hold_reference))
+
+    async def delete_hold(self, hold_reference: str) -> None:
+        await self.execute(HOLD_DELETE, (hold_reference,))
+
+    async def holds_redeeming(self) -> list[HoldRow]:
+        return [HoldRow(row) for row in await self.fetchall(HOLDS_REDEEMING)]
 
 
 def describe(exc: sqlite3.Error, path: Path | None = None) -> str:

@@ -41,15 +41,27 @@ def balance_path(customer_id: str) -> str:
 
 
 class GameballError(Exception):
-    """Base of every failed call. ``transient`` says whether the same call may succeed later."""
+    """Base of every failed call. ``transient`` says whether the same call may succeed later;
+    ``outcome_unknown`` whether Gameball may have applied it although we heard no success
+    (timeout or reset after sending, a 5xx): a later "already exists" then means it landed."""
 
     transient = True
+    outcome_unknown = False
 
-    def __init__(self, message: str, *, http_status: int | None = None, code: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        code: int | None = None,
+        outcome_unknown: bool | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.http_status = http_status
         self.code = code
+        if outcome_unknown is not None:
+            self.outcome_unknown = outcome_unknown
 
 
 class GameballUnreachable(GameballError):
@@ -58,6 +70,8 @@ class GameballUnreachable(GameballError):
 
 class GameballServerError(GameballError):
     """A 5xx or a non-JSON error page from Gameball or the edge in front of it."""
+
+    outcome_unknown = True
 
 
 class GameballRateLimited(GameballError):
@@ -151,13 +165,19 @@ class UpstreamClient:
             failure = exc.message
             outcome = "server_error"
             raise
-        except TimeoutError:
-            failure, outcome = f"Gameball did not answer {path} in time", "timeout"
-            raise GameballUnreachable(failure) from None
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # The request never left: nothing can have happened at Gameball.
             failure = f"could not reach Gameball for {path}: {type(exc).__name__}"
             outcome = "unreachable"
-            raise GameballUnreachable(failure) from None
+            raise GameballUnreachable(failure, outcome_unknown=False) from None
+        except TimeoutError:
+            failure, outcome = f"Gameball did not answer {path} in time", "timeout"
+            raise GameballUnreachable(failure, outcome_unknown=True) from None
+        except aiohttp.ClientError as exc:
+            # Sent, then the connection broke: Gameball may have applied the call.
+            failure = f"lost the connection to Gameball during {path}: {type(exc).__name__}"
+            outcome = "unreachable"
+            raise GameballUnreachable(failure, outcome_unknown=True) from None
         finally:
             self._observe(method, path, self._timer() - started, outcome)
             if failure is None:

@@ -31,12 +31,12 @@ def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 async def queue_some(make_sidecar: MakeSidecar, simulator: SimulatorServer) -> dict[str, Any]:
     sidecar = await make_sidecar()
     simulator.sim.set_fault("gameball_error", status=422, code=3003, paths=["/payments"], count=1)
-    dead = await (
-        await sidecar.post(
-            "/v1/finalize-payment",
-            json={"customerId": "c-1", "paymentId": "cli-dead", "totalPaid": 12.5},
-        )
-    ).json()
+    refused = await sidecar.post(
+        "/v1/finalize-payment",
+        json={"customerId": "c-1", "paymentId": "cli-dead", "totalPaid": 12.5},
+    )
+    assert refused.status == 422  # Gameball refused it online: kept as a dead letter
+    (dead,) = (await (await sidecar.get("/v1/outbox?state=dead")).json())["items"]
     await simulator.set_down(True)
     queued = await (
         await sidecar.post(
@@ -50,7 +50,7 @@ async def queue_some(make_sidecar: MakeSidecar, simulator: SimulatorServer) -> d
         )
     ).json()
     await sidecar.close()
-    return {"dead": dead["outboxId"], "queued": queued["outboxId"]}
+    return {"dead": dead["id"], "queued": queued["outboxId"]}
 
 
 async def test_cli_outbox_list_show_export(

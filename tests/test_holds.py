@@ -101,7 +101,8 @@ async def test_hold_and_redeem_now_burns_the_points(
         "redeemedAmount": 4,
     }
     ledger = simulator.sim.ledger("cust-1001")
-    assert any(entry["transactionId"] == "sale-5" for entry in ledger)
+    # Recorded at Gameball under an id of its own, so the sale's paymentId stays free.
+    assert any(entry["transactionId"] == "redeem-sale-5" for entry in ledger)
 
 
 async def test_hold_and_redeem_failure_releases_the_hold(

@@ -265,7 +265,7 @@ def seed_outbox(
                     claim=False,
                 )
                 if n >= pending:
-                    await outbox.dead(item.id, error="rejected", code=1004, now=time.time())
+                    await outbox.dead(item, error="rejected", code=1004, now=time.time())
         finally:
             await storage.close()
 

@@ -228,18 +228,22 @@ async def test_4xx_goes_to_dead_letter_then_retry_or_discard_by_hand(
     simulator.sim.set_fault(
         "gameball_error", status=422, code=3003, paths=["/integrations/payments"]
     )
-    _, one = await finalize(sidecar, payment("cust-1001", "dead-1"))
-    _, two = await finalize(sidecar, payment("cust-2002", "dead-2"))
+    refused = [
+        await finalize(sidecar, payment("cust-1001", "dead-1")),
+        await finalize(sidecar, payment("cust-2002", "dead-2")),
+    ]
 
     dead = (await (await sidecar.get("/v1/outbox?state=dead")).json())["items"]
+    one, two = (d["id"] for d in dead)
     simulator.sim.clear_faults()
-    retried = await sidecar.post(f"/v1/outbox/{one['outboxId']}/retry")
-    no_reason = await sidecar.post(f"/v1/outbox/{two['outboxId']}/discard", json={})
+    retried = await sidecar.post(f"/v1/outbox/{one}/retry")
+    no_reason = await sidecar.post(f"/v1/outbox/{two}/discard", json={})
     discarded = await sidecar.post(
-        f"/v1/outbox/{two['outboxId']}/discard", json={"reason": "duplicate sale, voided at till"}
+        f"/v1/outbox/{two}/discard", json={"reason": "duplicate sale, voided at till"}
     )
     await wait_drained(sidecar)
 
+    assert [code for code, _ in refused] == [422, 422]
     assert {d["paymentId"] for d in dead} == {"dead-1", "dead-2"}
     assert all(d["lastCode"] == 3003 and d["lastError"] for d in dead)
     assert retried.status == 200
@@ -247,7 +251,9 @@ async def test_4xx_goes_to_dead_letter_then_retry_or_discard_by_hand(
     assert (await discarded.json())["discardReason"] == "duplicate sale, voided at till"
     assert payments_in_ledger(simulator) == ["dead-1"]
     again = await finalize(sidecar, payment("cust-2002", "dead-2"))
-    assert again[0] == 202 and again[1]["status"] == "discarded"
+    assert again[0] == 409
+    assert_error_shape(again[1], "DISCARDED")
+    assert "duplicate sale" in again[1]["error"]["message"]
 
 
 async def test_refund_never_sent_before_its_payment(
@@ -390,10 +396,10 @@ async def _go_offline(sidecar: Client) -> None:
     assert sidecar.app is not None
     connectivity = sidecar.app[connectivity_key]
     for _ in range(10):
-        if not connectivity.online:
+        if connectivity.offline:
             return
         await sidecar.post("/v1/estimate-points", json={"totalPaid": 1})
-    await wait_until(lambda: not connectivity.online)
+    await wait_until(lambda: connectivity.offline)
 
 
 async def test_same_payment_date_for_one_customer_gets_distinct_milliseconds(

@@ -416,7 +416,9 @@ class Replay:
     async def finish(self, item_id: int, *, deliver: bool, delay: float) -> None:
         customer = self.inflight.pop(item_id)
         if deliver:
-            await self.outbox.delivered(item_id, outcome="ok", result=None, now=self.now)
+            item = await self.outbox.get(item_id)
+            assert item is not None
+            await self.outbox.delivered(item, outcome="ok", result=None, now=self.now)
             self.delivered.setdefault(customer, []).append(item_id)
         else:
             await self.outbox.retry_later(

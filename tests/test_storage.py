@@ -85,7 +85,7 @@ async def test_storage_prune_keeps_open_rows_and_checkpoint_truncates_wal(tmp_pa
     storage = await Storage.open(tmp_path)
     outbox = Outbox(storage)
     done, _, _ = await outbox.enqueue(new_item("old"), now=1.0, limits=None, claim=True)
-    await outbox.delivered(done.id, outcome="ok", result=None, now=10.0)
+    await outbox.delivered(done, outcome="ok", result=None, now=10.0)
     waiting, _, _ = await outbox.enqueue(new_item("waiting"), now=2.0, limits=None, claim=False)
 
     pruned = await outbox.prune(before=100.0)
@@ -173,16 +173,16 @@ async def test_storage_error_is_typed(tmp_path: Path) -> None:
 async def test_storage_running_totals_match_a_full_count(tmp_path: Path) -> None:
     storage = await Storage.open(tmp_path)
     outbox = Outbox(storage)
-    ids = []
+    items = []
     for n in range(8):
         item, _, _ = await outbox.enqueue(
             new_item(f"t{n}", customer=f"c{n % 3}"), now=float(n), limits=None, claim=n == 0
         )
-        ids.append(item.id)
-    await outbox.delivered(ids[0], outcome="ok", result=None, now=10.0)
-    await outbox.dead(ids[1], error="x", code=3003, now=11.0)
-    await outbox.discard(ids[2], "voided", now=12.0)
-    await outbox.manual_retry(ids[1], now=13.0)
+        items.append(item)
+    await outbox.delivered(items[0], outcome="ok", result=None, now=10.0)
+    await outbox.dead(items[1], error="x", code=3003, now=11.0)
+    await outbox.discard(items[2], "voided", now=12.0)
+    await outbox.manual_retry(items[1], now=13.0)
     await outbox.prune(before=100.0)
 
     totals = await outbox.totals()
