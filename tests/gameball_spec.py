@@ -1,15 +1,15 @@
-"""Validate bodies against Gameball's own OpenAPI 3.1 spec (tests/data/gameball-openapi.json)."""
+"""Validate bodies against Gameball's own OpenAPI 3.1 spec: the one copy shipped in the package
+(sidecar/simulator/gameball-openapi.json), which the simulator enforces on every request."""
 
 from __future__ import annotations
 
 import functools
-import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 
-SPEC_PATH = Path(__file__).parent / "data" / "gameball-openapi.json"
+from sidecar.simulator.contract import spec_document
+
 PREFIX = "/api/v4.0"
 
 # The v4.0 error body (the spec documents only the older {"error", "message"} shape).
@@ -28,8 +28,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 
 @functools.cache
 def spec() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
-    return loaded
+    return spec_document()
 
 
 def operation(method: str, path_template: str) -> dict[str, Any]:
