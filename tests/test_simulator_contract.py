@@ -227,19 +227,28 @@ async def test_contract_query_integers_must_be_integers(
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/integrations/transactions/"),  # what a `..` hold reference turns into
-        ("GET", "/integrations/balance"),
-        ("PUT", "/integrations/payments"),
+        ("GET", "/api/v4.0/integrations/transactions/"),  # what a `..` hold reference becomes
+        ("GET", "/api/v4.0/integrations/balance"),
+        ("PUT", "/api/v4.0/integrations/payments"),
+        ("POST", "/integrations/payments"),  # the base URL without /api/v4.0
     ],
 )
 async def test_contract_a_call_the_spec_does_not_list_is_recorded(
     simulator_client: GameballClient, simulator: SimulatorServer, method: str, path: str
 ) -> None:
-    status, _ = await simulator_client.call(method, path)
+    url = f"http://127.0.0.1:{simulator.port}{path}"
+    body = VALID["/integrations/payments"]()
+
+    async with simulator_client.session.request(
+        method, url, json=body, headers=simulator_client.headers
+    ) as response:
+        status = response.status
 
     assert status in (404, 405)
     (recorded,) = simulator.sim.spec_violations
-    assert (recorded.method, recorded.location, recorded.code) == (method, "path", None)
+    assert (recorded.method, recorded.path, recorded.code) == (method, path, None)
+    assert recorded.location == "path" and "the spec has no" in recorded.message
+    assert simulator.sim.ledger() == []
 
 
 async def test_contract_valid_requests_to_every_served_operation_are_not_recorded(

@@ -221,8 +221,10 @@ class Contract:
         """What is wrong with this request; empty when the spec allows it. `raw_path` is the
         request's path still percent-encoded, so an encoded slash stays inside its segment."""
         api_path = raw_path.removeprefix(PREFIX)
+        under_prefix = api_path != raw_path
+        candidates = self._templates.get(api_path.count("/") + 1, []) if under_prefix else []
         matched = False
-        for _, pattern, template in self._templates.get(api_path.count("/") + 1, []):
+        for _, pattern, template in candidates:
             found = pattern.fullmatch(api_path)
             if found is None:
                 continue
@@ -233,7 +235,7 @@ class Contract:
                 return operation.check(values, query, raw_body)
         if method in ("HEAD", "OPTIONS"):
             return []  # what HTTP itself adds to a path, not a call the spec could list
-        why = f"the spec has no {method} {api_path}" if matched else f"no path {api_path}"
+        why = f"the spec has no {method} on this path" if matched else "the spec has no such path"
         return [Violation(location="path", pointer="", field="path", code=None, message=why)]
 
 
