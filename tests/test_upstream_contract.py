@@ -199,6 +199,103 @@ async def test_contract_sales_and_refunds_send_no_nulls_the_spec_does_not_allow(
             validate_request("POST", template(request["path"]), request["json"])
 
 
+FULL_LINE = {
+    "serviceId": "s-9",
+    "serviceName": "Espresso",
+    "serviceProvider": "Corner Shop",
+    "amount": 30,
+    "tax": 3,
+    "discount": 1.5,
+    "tags": ["hot"],
+    "category": ["drinks"],
+    "extra": {"size": "L", "shots": 2},
+}
+
+
+async def test_contract_every_optional_field_a_pos_sends_reaches_gameball_within_the_spec(
+    sidecar: Client, simulator: SimulatorServer
+) -> None:
+    """Every field the local API takes, set at once: the strict simulator judges what goes out
+    (and the fixture fails this test on any request outside the spec)."""
+    customer = {"customerId": "cust-2002"}
+    estimate = await sidecar.post(
+        "/v1/estimate-points",
+        json={
+            **customer,
+            "totalPaid": 30,
+            "totalAmount": 33,
+            "totalDiscount": 1.5,
+            "totalTax": 3,
+            "totalProcessingFees": 0.5,
+            "paymentDetails": [FULL_LINE],
+        },
+    )
+    held = await sidecar.post(
+        "/v1/hold-and-redeem",
+        json={**customer, "checkoutId": "opt-1", "amount": 2, "ignoreOTP": True, "otp": "1234"},
+    )
+    redeemed = await sidecar.post(
+        "/v1/hold-and-redeem",
+        json={
+            **customer,
+            "checkoutId": "opt-2",
+            "points": 10,
+            "hash": "h-1",
+            "redeemNow": True,
+            "transactionId": "opt-redeem",
+        },
+    )
+    paid = await sidecar.post(
+        "/v1/finalize-payment",
+        json={
+            **customer,
+            "paymentId": "opt-pay",
+            "paymentDate": "2026-11-20T11:15:00.5+02:00",
+            "totalPaid": 30,
+            "totalAmount": 33,
+            "totalDiscount": 1.5,
+            "totalTax": 3,
+            "totalProcessingFees": 0.5,
+            "paymentDetails": [FULL_LINE],
+            "redemption": {"pointsHoldReference": (await held.json())["holdReference"]},
+            "guest": False,
+            "email": "jane@example.com",
+            "mobile": "+201000000000",
+            "extra": {"receipt": "r-77", "lane": 3},
+            "cashbackConfigurations": {"returnWindow": 0},
+        },
+    )
+    refunded = await sidecar.post(
+        "/v1/refund",
+        json={
+            **customer,
+            "paymentId": "opt-pay",
+            "refundId": "opt-ref",
+            "amount": 5,
+            "refundDate": "2026-11-20T10:30:00Z",
+            "lineItems": [
+                {
+                    "productId": "s-9",
+                    "quantity": 1,
+                    "price": 5,
+                    "sku": "ESP-L",
+                    "tags": ["hot"],
+                    "category": ["drinks"],
+                    "title": "Espresso",
+                    "taxes": 0.5,
+                    "discount": 0.25,
+                    "extra": {"size": "L", "shots": 2},
+                }
+            ],
+        },
+    )
+    rest = await sidecar.post("/v1/refund", json={"paymentId": "opt-pay", "refundId": "opt-all"})
+
+    statuses = [r.status for r in (estimate, held, redeemed, paid, refunded, rest)]
+    assert statuses == [200] * 6, [await r.text() for r in (paid, refunded, rest)]
+    assert simulator.sim.spec_violations == []
+
+
 async def test_contract_rows_queued_with_nulls_are_cleaned_when_sent(
     make_sidecar: MakeSidecar, simulator: SimulatorServer, data_dir: Path
 ) -> None:
