@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 
-from sidecar.simulator.contract import date_time_checker, spec_document
+from sidecar.simulator.schemas import date_time_checker, spec_document
 
 PREFIX = "/api/v4.0"
 # Where Gameball's answers depart from its own spec, and the simulator does the same on purpose

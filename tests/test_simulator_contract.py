@@ -5,14 +5,19 @@ for the test run, and a test that caused one fails."""
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 from sidecar.simulator import SimulatorServer
+from sidecar.simulator.schemas import Validator, compile_schema, date_time_checker, spec_document
 from tests.gameball_spec import validate_error
 from tests.simulator_fixtures import GameballClient
 
@@ -373,3 +378,150 @@ def test_contract_fixture_fails_a_test_that_sent_gameball_an_out_of_spec_request
             ": expected string, got null.*",
         ]
     )
+
+
+# A payment using every property of the spec's schema; the property test below breaks it.
+EVERY_FIELD: dict[str, Any] = {
+    "customerId": "c-1",
+    "email": "a@b.c",
+    "mobile": "+1",
+    "paymentId": "p-1",
+    "paymentDate": "2024-10-11T10:00:00Z",
+    "totalPaid": 10,
+    "totalAmount": 11,
+    "totalDiscount": 1,
+    "totalProcessingFees": 0.5,
+    "totalTax": 1.5,
+    "paymentDetails": [
+        {
+            "serviceId": "s",
+            "serviceName": "n",
+            "serviceProvider": "p",
+            "amount": 10,
+            "tax": 1,
+            "discount": 0,
+            "tags": ["t"],
+            "category": ["c"],
+            "extra": {"size": "L", "n": 1},
+        }
+    ],
+    "redemption": {"pointsHoldReference": "h", "couponsLockReference": "l", "couponCodes": ["x"]},
+    "extra": {"till": "t", "lane": 2},
+    "merchant": {"uniqueId": "m", "name": "n", "branch": {"uniqueId": "b", "name": "n"}},
+    "guest": False,
+    "channel": "pos",
+    "cashbackConfigurations": {"returnWindow": 7},
+}
+
+
+def pointers(value: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [at] if at else []
+    if isinstance(value, dict | list):
+        for key, child in value.items() if isinstance(value, dict) else enumerate(value):
+            found += pointers(child, (*at, key))
+    return found
+
+
+PLACES = pointers(EVERY_FIELD)
+LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["", "pos", "fax", "2024-10-11T10:00:00Z", "2024-10-11T10:00:00"]),
+)
+JSON = st.recursive(
+    LEAVES,
+    lambda children: (
+        st.lists(children, max_size=2)
+        | st.dictionaries(st.sampled_from(["uniqueId", "name", "size"]), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@st.composite
+def broken_payments(draw: st.DrawFn) -> Any:
+    body: Any = copy.deepcopy(EVERY_FIELD)
+    for place in draw(st.lists(st.sampled_from(PLACES), max_size=4)):
+        *parents, last = place
+        node = body
+        try:
+            for part in parents:
+                node = node[part]
+            if draw(st.booleans()) and isinstance(node, dict):
+                node.pop(last, None)
+            else:
+                node[last] = draw(JSON)
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier change already replaced what led here
+    return draw(st.one_of(st.just(body), JSON)) if draw(st.integers(0, 19)) == 0 else body
+
+
+SAMPLES: list[Any] = [
+    _DELETE,
+    None,
+    True,
+    0,
+    1.5,
+    -1,
+    "",
+    "pos",
+    "2024-10-11T10:00:00",
+    [],
+    ["x", 1],
+    {},
+    {"uniqueId": 1, "size": {}},
+]
+
+
+@functools.cache
+def payment_validators() -> tuple[Any, Any]:
+    """The simulator's validator and jsonschema's own, for the payments body."""
+    spec = spec_document()["paths"]["/api/v4.0/integrations/payments"]["post"]
+    schema = compile_schema(spec["requestBody"]["content"]["application/json"]["schema"])
+    checker = date_time_checker()
+    return (
+        Validator(schema, format_checker=checker),
+        Draft202012Validator(schema, format_checker=checker),
+    )
+
+
+def judged(body: Any) -> tuple[list[str], list[str]]:
+    """Both validators' errors for a payment body, comparable."""
+
+    def errors(validator: Any) -> list[str]:
+        found = validator.iter_errors(body)
+        return sorted(repr((list(e.absolute_path), e.validator, e.message)) for e in found)
+
+    fast, plain = payment_validators()
+    return errors(fast), errors(plain)
+
+
+def test_contract_validator_judges_every_single_change_like_jsonschema_itself() -> None:
+    """The simulator's `properties` shortcut must never change a verdict or an error: every
+    field of a full payment replaced by each kind of value, or removed."""
+    differing = []
+    for place, value in itertools.product(PLACES, SAMPLES):
+        body: Any = copy.deepcopy(EVERY_FIELD)
+        *parents, last = place
+        node = body
+        for part in parents:
+            node = node[part]
+        if value is _DELETE:
+            del node[last]
+        else:
+            node[last] = copy.deepcopy(value)
+        fast, plain = judged(body)
+        if fast != plain:
+            differing.append((place, value, fast, plain))
+
+    assert differing == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=broken_payments())
+def test_contract_validator_judges_many_changes_like_jsonschema_itself(body: Any) -> None:
+    fast, plain = judged(body)
+
+    assert fast == plain

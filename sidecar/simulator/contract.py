@@ -3,10 +3,7 @@ operation in Gameball's openapi.json (JSON Schema 2020-12), with validators buil
 
 from __future__ import annotations
 
-import copy
 import functools
-import importlib.resources
-import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
@@ -17,22 +14,10 @@ import msgspec
 from multidict import MultiMapping
 
 from .errors import INVALID_VALUE, MALFORMED_BODY, MISSING_FIELD, WRONG_TYPE
+from .schemas import Validator, compile_schema, date_time_checker, spec_document
 
-SPEC_FILE = "gameball-openapi.json"
 PREFIX = "/api/v4.0"
-# The one rule the spec states only in prose that a client can break: typed `extra` values.
-EXTRA_RULE = "The values must be of type string or number"
-TYPED_EXTRA = {"type": ["string", "number"]}
 Location = Literal["body", "path", "query"]
-_ANNOTATIONS = frozenset(
-    {"description", "example", "examples", "title", "default", "deprecated", "$comment"}
-)
-_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "dependentSchemas"})
-_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
-_SCHEMA_VALUES = frozenset(
-    {"items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames"}
-    | {"unevaluatedItems", "unevaluatedProperties"}
-)
 _INTEGER = re.compile(r"-?[0-9]+")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _JSON_TYPES = {
@@ -73,28 +58,12 @@ class SpecViolation(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
         return f"{self.method} {self.path}: {self.message} (at {self.location} {self.pointer!r})"
 
 
-def spec_document() -> dict[str, Any]:
-    """Gameball's OpenAPI 3.1 document, shipped inside the package."""
-    text = importlib.resources.files(__package__).joinpath(SPEC_FILE).read_text("utf-8")
-    document: dict[str, Any] = json.loads(text)
-    return document
-
-
-def date_time_checker() -> jsonschema.FormatChecker:
-    """A FormatChecker that really checks date-time: jsonschema passes any string silently
-    when rfc3339-validator is missing, so say so instead of enforcing nothing."""
-    checker = jsonschema.FormatChecker(formats=["date-time"])
-    if checker.conforms("yesterday", "date-time"):
-        raise RuntimeError("format date-time is not checked: install rfc3339-validator")
-    return checker
-
-
 class _Parameter:
     def __init__(self, spec: Mapping[str, Any], checker: jsonschema.FormatChecker) -> None:
         self.name: str = spec["name"]
         self.required = bool(spec.get("required"))
-        self.schema: dict[str, Any] = _compile(spec.get("schema") or {})
-        self._validator = jsonschema.Draft202012Validator(self.schema, format_checker=checker)
+        self.schema: dict[str, Any] = compile_schema(spec.get("schema") or {})
+        self._validator = Validator(self.schema, format_checker=checker)
 
     def check(self, location: Location, raw: str) -> Violation | None:
         """Parameters arrive as text: read them as the schema's type, then validate."""
@@ -147,11 +116,11 @@ class Operation:
         body = spec.get("requestBody") or {}
         schema = body.get("content", {}).get("application/json", {}).get("schema")
         self.body_required = bool(body.get("required"))
-        self._body: jsonschema.Draft202012Validator | None = None
+        self._body: jsonschema.protocols.Validator | None = None
         if schema is not None:
             # Refs point at "#/components/...": the components ride along so they resolve.
-            rooted = {**_compile(schema), "components": components}
-            self._body = jsonschema.Draft202012Validator(rooted, format_checker=checker)
+            rooted = {**compile_schema(schema), "components": components}
+            self._body = Validator(rooted, format_checker=checker)
 
     def check(
         self, path_values: Mapping[str, str], query: MultiMapping[str], raw_body: bytes
@@ -171,9 +140,7 @@ class Operation:
             found += self._check_body(self._body, raw_body)
         return found
 
-    def _check_body(
-        self, validator: jsonschema.Draft202012Validator, raw: bytes
-    ) -> list[Violation]:
+    def _check_body(self, validator: jsonschema.protocols.Validator, raw: bytes) -> list[Violation]:
         if not raw.strip():
             if not self.body_required:
                 return []
@@ -192,7 +159,7 @@ class Contract:
     def __init__(self, document: Mapping[str, Any]) -> None:
         checker = date_time_checker()
         schemas = document.get("components", {}).get("schemas", {})
-        components = {"schemas": {name: _compile(schema) for name, schema in schemas.items()}}
+        components = {"schemas": {name: compile_schema(schema) for name, schema in schemas.items()}}
         self.operations: dict[tuple[str, str], Operation] = {}
         # Templates by segment count; literal segments win over parameters, as in routing.
         self._templates: dict[int, list[tuple[int, re.Pattern[str], str]]] = {}
@@ -243,35 +210,6 @@ class Contract:
 def gameball_contract() -> Contract:
     """Built once per process: every simulator shares the same immutable validators."""
     return Contract(spec_document())
-
-
-def _compile(schema: Any) -> Any:
-    """A copy of a schema ready to validate: annotations (descriptions, examples) dropped, as
-    validating only walks past them, and what the spec means but JSON Schema does not say made
-    explicit: `extra` objects whose description restricts their values get typed
-    additionalProperties, and the OpenAPI 3.0 `nullable: true` some schemas still carry admits
-    null. Only schema positions are walked, so a property named like a keyword stays."""
-    if not isinstance(schema, dict):
-        return schema
-    compiled: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in _ANNOTATIONS or key == "nullable":
-            continue
-        if key in _SCHEMA_MAPS and isinstance(value, dict):
-            compiled[key] = {name: _compile(child) for name, child in value.items()}
-        elif key in _SCHEMA_LISTS and isinstance(value, list):
-            compiled[key] = [_compile(child) for child in value]
-        elif key in _SCHEMA_VALUES:
-            compiled[key] = _compile(value)
-        else:
-            compiled[key] = copy.deepcopy(value)
-    kind = compiled.get("type")
-    if schema.get("nullable") is True and isinstance(kind, str):
-        compiled["type"] = [kind, "null"]
-    description = schema.get("description")
-    if kind == "object" and isinstance(description, str) and EXTRA_RULE in description:
-        compiled["additionalProperties"] = dict(TYPED_EXTRA)
-    return compiled
 
 
 def _violations(errors: Iterator[jsonschema.ValidationError]) -> Iterator[Violation]:
