@@ -15,8 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
+from multidict import MultiDict
 
 from sidecar.simulator import SimulatorServer
+from sidecar.simulator.contract import gameball_contract
 from sidecar.simulator.schemas import Validator, compile_schema, date_time_checker, spec_document
 from tests.gameball_spec import validate_error
 from tests.simulator_fixtures import GameballClient
@@ -254,6 +256,31 @@ async def test_contract_a_call_the_spec_does_not_list_is_recorded(
     assert (recorded.method, recorded.path, recorded.code) == (method, path, None)
     assert recorded.location == "path" and "the spec has no" in recorded.message
     assert simulator.sim.ledger() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "expected"),
+    [
+        ("/integrations/customers/c-1/stamps/7", {}, []),
+        ("/integrations/customers/c-1/stamps/seven", {}, [("path", "challengeId", WRONG_TYPE)]),
+        ("/integrations/referrals/validate", {}, [("query", "referrerCode", MISSING)]),
+        ("/integrations/referrals/validate", {"referrerCode": "R1"}, []),
+        (
+            "/integrations/customers/c-1/activities",
+            {"activityType": "Bribe", "limit": "500"},
+            [("query", "limit", INVALID), ("query", "activityType", INVALID)],
+        ),
+        ("/integrations/customers/a%2Fb/balance", {}, []),  # an encoded slash stays an id
+    ],
+)
+def test_contract_path_and_query_parameters_follow_each_operations_schema(
+    path: str, query: dict[str, str], expected: list[tuple[str, str, int]]
+) -> None:
+    """Operations the simulator does not serve are held to the spec too (integer path ids,
+    required, enum and maximum query parameters)."""
+    found = gameball_contract().check("GET", "/api/v4.0" + path, MultiDict(query), b"")
+
+    assert sorted((v.location, v.field, v.code) for v in found) == sorted(expected)
 
 
 async def test_contract_valid_requests_to_every_served_operation_are_not_recorded(
