@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import psutil  # type: ignore[import-untyped]
+from chaos_common import spec_violations
 from yarl import URL
 
 from sidecar.simulator import Simulator, SimulatorServer
@@ -625,6 +626,7 @@ class Run:
     peak: int = 0
     final: int = 0
     parser_errors: int = 0
+    spec_violations: int = 0
 
 
 async def attack(quick: bool, work: Path) -> Run:
@@ -663,6 +665,7 @@ async def attack(quick: bool, work: Path) -> Run:
             run.peak = sampler.peak
             run.final = await sampler.settled()
             run.parser_errors = target.parser_errors
+            run.spec_violations = spec_violations("badinput", server)
     finally:
         if sampler is not None:
             sampler.stop()
@@ -688,10 +691,11 @@ def main(quick: bool) -> bool:
     ok = sum(result.ok for _, result in rows)
     print(
         f"badinput: cases={len(rows)} ok={ok} failed={len(rows) - ok} "
-        f"peak_rss_mb={run.peak / MB:.1f} growth_mb={growth:.1f}"
+        f"peak_rss_mb={run.peak / MB:.1f} growth_mb={growth:.1f} "
+        f"spec_violations={run.spec_violations}"
     )
     print(
         f"badinput: baseline_rss_mb={run.baseline / MB:.1f} final_rss_mb={run.final / MB:.1f} "
         f"aiohttp_parser_error_lines={run.parser_errors}"
     )
-    return ok == len(rows)
+    return ok == len(rows) and run.spec_violations == 0

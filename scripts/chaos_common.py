@@ -1,6 +1,6 @@
-"""Small pieces the disk and soak suites share: one call to the sidecar with its answer kept,
-the outbox read page by page, the simulator's ledger counted, bounded waits, and shell steps
-(mounts) whose failures are reported instead of raised."""
+"""Small pieces the chaos suites share: one call to the sidecar with its answer kept, the outbox
+read page by page, the simulator's ledger counted, the requests it found outside Gameball's
+spec, bounded waits, and shell steps (mounts) whose failures are reported instead of raised."""
 
 from __future__ import annotations
 
@@ -83,6 +83,15 @@ def ledger_counts(simulator: SimulatorServer, entry_type: str) -> Counter[str]:
     return Counter(
         str(row["transactionId"]) for row in simulator.sim.ledger() if row["type"] == entry_type
     )
+
+
+def spec_violations(label: str, *simulators: SimulatorServer) -> int:
+    """How many requests the sidecar sent outside Gameball's published spec (the simulator
+    refused and kept each); the first few are printed, so a failed suite says which."""
+    found = [violation for simulator in simulators for violation in simulator.sim.spec_violations]
+    for violation in found[:5]:
+        print(f"{label}:   outside the spec: {violation.describe()}", flush=True)
+    return len(found)
 
 
 @dataclass

@@ -10,6 +10,7 @@ import tempfile
 import time
 
 import aiohttp
+from chaos_common import spec_violations
 from chaos_tills import Record, check_ledger, figures, seeded_simulator, sidecar_in, start_tills
 
 
@@ -56,6 +57,7 @@ async def run(kills: int, customers: int, sales: int, seed: int = 20261122) -> b
         elapsed = time.monotonic() - started
     await simulator.stop()
     result = check_ledger(simulator, record)
+    outside_spec = spec_violations("crash", simulator)
     print(
         "crash: "
         + figures(
@@ -66,6 +68,7 @@ async def run(kills: int, customers: int, sales: int, seed: int = 20261122) -> b
                 "with_hold": record.holds_used,
                 "refunds": len(record.refunds),
                 "interrupted_calls": record.interrupted,
+                "spec_violations": outside_spec,
                 "seconds": round(elapsed),
             }
         ),
@@ -80,6 +83,7 @@ async def run(kills: int, customers: int, sales: int, seed: int = 20261122) -> b
         and result["lost"] == 0
         and result["duplicated"] == 0
         and result["order_violations"] == 0
+        and outside_spec == 0
         and result["acknowledged"] >= customers * sales
     )
 

@@ -30,6 +30,7 @@ from chaos_common import (
     log_problems,
     outbox_items,
     shell,
+    spec_violations,
     unmount,
     wait_until,
 )
@@ -106,6 +107,18 @@ async def check_outbox(session: aiohttp.ClientSession, url: str, sales: Sales) -
     return Check(sales.acknowledged - stored, sales.refused & stored, len(stored))
 
 
+class Simulators:
+    """Every simulator the scenarios start, so what each was sent can be checked afterwards."""
+
+    def __init__(self) -> None:
+        self.started: list[SimulatorServer] = []
+
+    def new(self) -> SimulatorServer:
+        simulator = SimulatorServer(Simulator(seed_demo=False, rate_limits_enabled=False))
+        self.started.append(simulator)
+        return simulator
+
+
 def new_sidecar(
     simulator: SimulatorServer, data_dir: Path, log: Path, **env: str
 ) -> SidecarProcess:
@@ -147,7 +160,9 @@ async def open_rows(session: aiohttp.ClientSession, url: str) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(states.items())) or "none"
 
 
-async def full_filesystem(work: Path, quick: bool) -> tuple[bool, dict[str, object]]:
+async def full_filesystem(
+    work: Path, quick: bool, simulators: Simulators
+) -> tuple[bool, dict[str, object]]:
     """A tmpfs that fills up while Gameball is down; a power cut on the full disk; a filler file
     deleted (new sales must be taken again, no restart); Gameball back on that freed space; then
     the tmpfs made bigger: the queue must drain, still without a restart."""
@@ -158,7 +173,7 @@ async def full_filesystem(work: Path, quick: bool) -> tuple[bool, dict[str, obje
     rc, message = shell("mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(mount_point))
     if rc != 0:
         return False, {"tmpfs": f"cannot mount ({message})"}
-    simulator = SimulatorServer(Simulator(seed_demo=False, rate_limits_enabled=False))
+    simulator = simulators.new()
     await simulator.start()
     sidecar = new_sidecar(simulator, mount_point / "data", work / "full.log")
     sales = Sales("full", random.Random(6))
@@ -263,10 +278,10 @@ async def full_filesystem(work: Path, quick: bool) -> tuple[bool, dict[str, obje
         unmount(mount_point)
 
 
-async def quota(work: Path, quick: bool) -> tuple[bool, dict[str, object]]:
+async def quota(work: Path, quick: bool, simulators: Simulators) -> tuple[bool, dict[str, object]]:
     """sidecar.max_db_mb reached on a roomy disk: the same promise, then a restart with a larger
     quota drains everything exactly once."""
-    simulator = SimulatorServer(Simulator(seed_demo=False, rate_limits_enabled=False))
+    simulator = simulators.new()
     await simulator.start()
     data_dir = work / "quota-data"
     sales = Sales("quota", random.Random(7))
@@ -310,12 +325,12 @@ async def quota(work: Path, quick: bool) -> tuple[bool, dict[str, object]]:
         await simulator.stop()
 
 
-async def read_only_start(work: Path) -> tuple[bool, dict[str, object]]:
+async def read_only_start(work: Path, simulators: Simulators) -> tuple[bool, dict[str, object]]:
     """A database on a read-only mount: the service must refuse to start, saying why."""
     mount_point = work / "ro"
     data_dir = mount_point / "data"
     mount_point.mkdir()
-    simulator = SimulatorServer(Simulator(seed_demo=False, rate_limits_enabled=False))
+    simulator = simulators.new()
     await simulator.start()
     sidecar = new_sidecar(simulator, data_dir, work / "ro-first.log")
     mounted = False
@@ -380,7 +395,9 @@ async def read_only_start(work: Path) -> tuple[bool, dict[str, object]]:
             unmount(mount_point)
 
 
-async def read_only_while_running(work: Path) -> tuple[bool, dict[str, object]]:
+async def read_only_while_running(
+    work: Path, simulators: Simulators
+) -> tuple[bool, dict[str, object]]:
     """The disk turns unwritable under a running sidecar, three ways (what root can do):
     a bind read-only remount, chmod 0444, and chattr +i. Report what each really does."""
     mount_point = work / "live"
@@ -389,7 +406,7 @@ async def read_only_while_running(work: Path) -> tuple[bool, dict[str, object]]:
     rc, message = shell("mount", "--bind", str(mount_point), str(mount_point))
     if rc != 0:
         return False, {"live": f"not tried ({message})"}
-    simulator = SimulatorServer(Simulator(seed_demo=False, rate_limits_enabled=False))
+    simulator = simulators.new()
     await simulator.start()
     sidecar = new_sidecar(simulator, data_dir, work / "live.log")
     sales = Sales("live", random.Random(8))
@@ -450,12 +467,14 @@ async def read_only_while_running(work: Path) -> tuple[bool, dict[str, object]]:
     return not false_acks and not refused_stored and not sales.other, report
 
 
-async def unwritable_during_delivery(work: Path) -> tuple[bool, dict[str, object]]:
+async def unwritable_during_delivery(
+    work: Path, simulators: Simulators
+) -> tuple[bool, dict[str, object]]:
     """Gameball takes queued payments while the database refuses writes (chattr +i for 3 s):
     the sales must still be delivered exactly once, and once the disk is writable again the
     queue must drain by itself, without a restart."""
     data_dir = work / "delivery-data"
-    simulator = SimulatorServer(Simulator(seed_demo=False, rate_limits_enabled=False))
+    simulator = simulators.new()
     await simulator.start()
     sidecar = new_sidecar(simulator, data_dir, work / "delivery.log")
     sales = Sales("deliv", random.Random(9))
@@ -525,24 +544,30 @@ async def run(quick: bool) -> bool:
     work = Path(tempfile.mkdtemp(prefix="chaos-disk-"))
     started = time.monotonic()
     results: dict[str, tuple[bool, dict[str, object]]] = {}
+    simulators = Simulators()
     try:
         scenarios: list[tuple[str, Callable[[], Awaitable[tuple[bool, dict[str, object]]]]]] = [
-            ("full", lambda: full_filesystem(work, quick)),
-            ("quota", lambda: quota(work, quick)),
-            ("read-only start", lambda: read_only_start(work)),
-            ("read-only while running", lambda: read_only_while_running(work)),
-            ("unwritable during delivery", lambda: unwritable_during_delivery(work)),
+            ("full", lambda: full_filesystem(work, quick, simulators)),
+            ("quota", lambda: quota(work, quick, simulators)),
+            ("read-only start", lambda: read_only_start(work, simulators)),
+            ("read-only while running", lambda: read_only_while_running(work, simulators)),
+            ("unwritable during delivery", lambda: unwritable_during_delivery(work, simulators)),
         ]
         only = os.environ.get("CHAOS_DISK_ONLY")  # e.g. "full", to look at one scenario
         for name, scenario in scenarios:
             if only and name != only:
                 results[name] = (True, {"skipped": "CHAOS_DISK_ONLY"})
                 continue
+            already = len(simulators.started)
             try:
                 results[name] = await scenario()
             except Exception as exc:
                 results[name] = (False, {"crashed": f"{type(exc).__name__}: {exc}"})
             ok, values = results[name]
+            outside_spec = spec_violations(f"disk {name}", *simulators.started[already:])
+            values["spec_violations"] = outside_spec
+            ok = ok and outside_spec == 0
+            results[name] = (ok, values)
             print(figures(f"disk {name} [{'ok' if ok else 'FAILED'}]", values), flush=True)
     finally:
         if all(ok for ok, _ in results.values()):
@@ -562,6 +587,7 @@ async def run(quick: bool) -> bool:
                 "false_acks": false_acks,
                 "recovered": full.get("recovered", "no"),
                 "read_only_start": results["read-only start"][1].get("read_only_start", "?"),
+                "spec_violations": spec_violations("disk", *simulators.started),
                 "seconds": round(time.monotonic() - started),
             },
         ),

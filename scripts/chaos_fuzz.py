@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from chaos_common import spec_violations
 
 from sidecar.simulator import Simulator, SimulatorServer
 from tests.harness import SidecarProcess
@@ -228,8 +229,11 @@ async def schemathesis(url: str, run: Pass, work: Path, seed: int) -> tuple[int,
     return status, findings
 
 
-async def fuzz(quick: bool, work: Path) -> tuple[dict[str, tuple[int, Findings]], AccessLog, bool]:
-    """Each pass's (exit status, findings), the sidecar's access log, and whether it is up."""
+async def fuzz(
+    quick: bool, work: Path
+) -> tuple[dict[str, tuple[int, Findings]], AccessLog, bool, int]:
+    """Each pass's (exit status, findings), the sidecar's access log, whether it is up, and how
+    many of its requests to Gameball were outside Gameball's spec."""
     server = SimulatorServer(Simulator(rate_limits_enabled=False))
     await server.start()
     sidecar = SidecarProcess(
@@ -245,7 +249,8 @@ async def fuzz(quick: bool, work: Path) -> tuple[dict[str, tuple[int, Findings]]
             await server.set_down(run.name == "offline")
             results[run.name] = await schemathesis(sidecar.url, run, work, seed)
         alive = sidecar.process is not None and sidecar.process.poll() is None
-        return results, AccessLog.read(work / "sidecar.log"), alive
+        outside_spec = spec_violations("fuzz", server)
+        return results, AccessLog.read(work / "sidecar.log"), alive, outside_spec
     finally:
         if sidecar.process is not None and sidecar.process.poll() is None:
             sidecar.stop()
@@ -268,7 +273,7 @@ def run_properties() -> tuple[bool, str]:
 
 def main(quick: bool) -> bool:
     with tempfile.TemporaryDirectory(prefix="chaos-fuzz-") as tmp:
-        results, access, alive = asyncio.run(fuzz(quick, Path(tmp)))
+        results, access, alive, outside_spec = asyncio.run(fuzz(quick, Path(tmp)))
     findings = Findings()
     for _, found in results.values():
         findings.merge(found)
@@ -277,7 +282,7 @@ def main(quick: bool) -> bool:
     offline_answers = ", ".join(f"{c}={n}" for c, n in sorted(findings.unavailable.items()))
     print(
         f"fuzz: requests={findings.requests} server_errors={server_errors} "
-        f"schema_violations={schema_violations}"
+        f"schema_violations={schema_violations} spec_violations={outside_spec}"
     )
     for name, (status, found) in results.items():
         print(
@@ -310,6 +315,7 @@ def main(quick: bool) -> bool:
         "no schemathesis errors": not findings.errors,
         "no errors in the sidecar log": not access.error_lines,
         "sidecar still running": alive,
+        "nothing sent to Gameball outside its spec": outside_spec == 0,
         "properties hold": properties_ok,
     }
     for name, ok in held.items():

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+from chaos_common import spec_violations
 from chaos_tills import sidecar_in
 
 from sidecar.simulator import Simulator, SimulatorServer
@@ -171,8 +172,12 @@ async def run() -> bool:
     for fault, final, expected, ok in matrix.rows:
         print(f"| {fault.ljust(width)} | {final} | {expected} | {'yes' if ok else 'NO'} |")
     matched = sum(r[3] for r in matrix.rows)
-    print(f"matrix: cases={len(matrix.rows)} matching={matched}", flush=True)
-    return matched == len(matrix.rows) and len(matrix.rows) >= 16
+    outside_spec = spec_violations("matrix", simulator)
+    print(
+        f"matrix: cases={len(matrix.rows)} matching={matched} spec_violations={outside_spec}",
+        flush=True,
+    )
+    return matched == len(matrix.rows) and len(matrix.rows) >= 16 and outside_spec == 0
 
 
 def main(quick: bool) -> bool:

@@ -10,6 +10,7 @@ import tempfile
 import time
 
 import aiohttp
+from chaos_common import spec_violations
 from chaos_tills import Record, check_ledger, figures, seeded_simulator, sidecar_in, start_tills
 
 from sidecar.simulator import SimulatorServer
@@ -78,6 +79,7 @@ async def run(flaps: int, customers: int, sales: int, seed: int = 7) -> bool:
             clean_stop = sidecar.stop() == 0
     await simulator.stop()
     result = check_ledger(simulator, record)
+    outside_spec = spec_violations("partition", simulator)
     print(
         "partition: "
         + figures(
@@ -88,6 +90,7 @@ async def run(flaps: int, customers: int, sales: int, seed: int = 7) -> bool:
                 "last_recovery_to_empty_s": round(drain, 1),
                 "longest_pos_wait_s": round(record.longest_wait, 2),
                 "calls": record.calls,
+                "spec_violations": outside_spec,
             }
         ),
         flush=True,
@@ -101,6 +104,7 @@ async def run(flaps: int, customers: int, sales: int, seed: int = 7) -> bool:
         and result["lost"] == 0
         and result["duplicated"] == 0
         and result["order_violations"] == 0
+        and outside_spec == 0
     )
 
 

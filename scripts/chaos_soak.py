@@ -19,7 +19,15 @@ from typing import Any
 
 import aiohttp
 import psutil  # type: ignore[import-untyped]
-from chaos_common import Answer, call, exactly_once, figures, ledger_counts, log_problems
+from chaos_common import (
+    Answer,
+    call,
+    exactly_once,
+    figures,
+    ledger_counts,
+    log_problems,
+    spec_violations,
+)
 
 from sidecar.simulator import Simulator, SimulatorServer
 from tests.harness import SidecarProcess
@@ -260,6 +268,7 @@ async def run(seconds: float) -> bool:
         after_warmup = [s for s in samples if s.at >= warmup] + [end]
         lost = len(payments.lost) + len(refunds.lost)
         duplicated = len(payments.duplicated) + len(refunds.duplicated)
+        outside_spec = spec_violations("soak", simulator)
         ok = (
             tally.error_count == 0
             and lost == 0
@@ -267,6 +276,7 @@ async def run(seconds: float) -> bool:
             and not unasked
             and rss_growth < RSS_BOUND_MB
             and fds_growth < FDS_BOUND
+            and outside_spec == 0
         )
         print(
             figures(
@@ -285,6 +295,7 @@ async def run(seconds: float) -> bool:
                     "fds_end": end.fds,
                     "error_answers": tally.error_count,
                     "flaps": sum(modes.values()),
+                    "spec_violations": outside_spec,
                 },
             ),
             flush=True,

@@ -18,7 +18,7 @@ from sidecar.config import Config, Secrets, load_config
 from sidecar.simulator import SimulatorServer
 from tests.harness import STORE_ENV
 
-pytest_plugins = ["tests.simulator_fixtures"]
+pytest_plugins = ["tests.simulator_fixtures", "pytester"]
 
 API_KEY = "test-api-key-0001"
 SECRET_KEY = "test-secret-key-0002"

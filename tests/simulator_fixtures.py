@@ -1,17 +1,22 @@
-"""Pytest fixtures: the Gameball simulator on real sockets, and a small client for it."""
+"""Pytest fixtures: the Gameball simulator on real sockets, and a small client for it. A test
+whose requests to the simulator break Gameball's spec fails at teardown, unless it is marked
+`spec_violations_expected` because it sends such requests on purpose."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 
 from sidecar.simulator import Simulator, SimulatorServer
+from sidecar.simulator.contract import SpecViolation
 
 API_KEY = "test-api-key"
 SECRET_KEY = "test-secret-key"
+EXPECTED_MARKER = "spec_violations_expected"
 
 
 class GameballClient:
@@ -59,8 +64,23 @@ class GameballClient:
             return response.status, await response.json()
 
 
+def spec_violation_report(violations: Sequence[SpecViolation]) -> str:
+    lines = [f"{len(violations)} request(s) to Gameball broke its published spec:"]
+    for violation in violations:
+        lines.append(f"  {violation.describe()}")
+        lines.append(f"    body: {msgspec.json.encode(violation.body).decode()[:2000]}")
+    return "\n".join(lines)
+
+
+def check_no_spec_violations(server: SimulatorServer) -> None:
+    """Fail the test when anything it sent the simulator was outside Gameball's spec."""
+    found = server.sim.spec_violations
+    if found:
+        pytest.fail(spec_violation_report(found), pytrace=False)
+
+
 @pytest.fixture
-async def simulator() -> AsyncIterator[SimulatorServer]:
+async def simulator(request: pytest.FixtureRequest) -> AsyncIterator[SimulatorServer]:
     """A started simulator (demo customers seeded, rate limits off); `.sim` is the Simulator."""
     server = SimulatorServer(Simulator(seed_demo=True, rate_limits_enabled=False))
     await server.start(host="127.0.0.1", port=0, control_port=0)
@@ -68,6 +88,8 @@ async def simulator() -> AsyncIterator[SimulatorServer]:
         yield server
     finally:
         await server.stop()
+    if request.node.get_closest_marker(EXPECTED_MARKER) is None:
+        check_no_spec_violations(server)
 
 
 @pytest.fixture

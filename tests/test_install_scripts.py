@@ -134,6 +134,29 @@ def test_install_creates_a_working_venv(installed: Installed) -> None:
     assert "installed gameball-sidecar into" in installed.first.stdout
 
 
+def test_install_ships_the_gameball_spec_the_simulator_enforces(installed: Installed) -> None:
+    """`demo` runs the simulator from the installed package, so the spec must be inside it."""
+    python = installed.layout.prefix / "venv" / "bin" / "python"
+    probe = (
+        "import sidecar.simulator.contract as c; "
+        "print(c.__file__); print(len(c.gameball_contract().operations))"
+    )
+
+    result = subprocess.run(
+        [str(python), "-c", probe],
+        cwd=installed.layout.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    where, operations = result.stdout.split()
+    assert "site-packages" in where
+    assert int(operations) > 50
+
+
 def test_install_writes_the_unit_pointing_at_the_chosen_directories(installed: Installed) -> None:
     layout = installed.layout
 

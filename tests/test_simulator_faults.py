@@ -323,6 +323,7 @@ async def test_control_fault_options_reach_the_simulator(
     assert simulator.sim.fault.remaining == 1
 
 
+@pytest.mark.spec_violations_expected
 async def test_journal_keeps_json_and_raw_bodies(
     simulator_client: GameballClient, simulator: SimulatorServer
 ) -> None:

@@ -13,9 +13,11 @@ from aiohttp.test_utils import TestClient
 
 from sidecar.outbox import NewItem, Outbox
 from sidecar.simulator import SimulatorServer
+from sidecar.simulator.app import PREFIX, create_api_app
 from sidecar.storage import Storage
 from tests.conftest import MakeSidecar, wait_until
 from tests.gameball_spec import validate_request, validate_response
+from tests.simulator_fixtures import GameballClient
 
 Client = TestClient[Any, Any]
 TEMPLATES = [
@@ -91,14 +93,71 @@ async def test_contract_every_upstream_request_fits_the_spec(
             validate_request("POST", template(request["path"]), request["json"])
 
 
+async def sidecar_sales(sidecar: Client) -> None:
+    """A sale burning a hold, its refund, and a hold released: the sidecar's other calls."""
+    held = await (
+        await sidecar.post(
+            "/v1/hold-and-redeem",
+            json={"customerId": "cust-2002", "checkoutId": "ans-1", "points": 20},
+        )
+    ).json()
+    paid = await sidecar.post(
+        "/v1/finalize-payment",
+        json={
+            "customerId": "cust-2002",
+            "paymentId": "ans-pay",
+            "totalPaid": 40,
+            "redemption": {"pointsHoldReference": held["holdReference"]},
+            "paymentDetails": [{"serviceId": "s1", "amount": 40, "extra": {"size": "L"}}],
+        },
+    )
+    refunded = await sidecar.post(
+        "/v1/refund", json={"paymentId": "ans-pay", "refundId": "ans-ref", "amount": 10}
+    )
+    released = await (
+        await sidecar.post(
+            "/v1/hold-and-redeem",
+            json={"customerId": "cust-2002", "checkoutId": "ans-2", "points": 5},
+        )
+    ).json()
+    gone = await sidecar.delete(f"/v1/holds/{released['holdReference']}")
+    assert [paid.status, refunded.status, gone.status] == [200, 200, 200], await gone.text()
+
+
+def served_operations(simulator: SimulatorServer) -> set[tuple[str, str]]:
+    """Every (method, spec path) the simulator's API app answers."""
+    app = create_api_app(simulator.sim, simulator)
+    return {
+        (route.method, route.resource.canonical.removeprefix(PREFIX))
+        for route in app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    }
+
+
 async def test_contract_every_simulator_answer_fits_the_spec(
-    sidecar: Client, simulator: SimulatorServer
+    sidecar: Client, simulator: SimulatorServer, simulator_client: GameballClient
 ) -> None:
     await checkout_traffic(sidecar, simulator)
+    await sidecar_sales(sidecar)
+    # What the sidecar never calls, asked directly.
+    direct = [
+        await simulator_client.post(
+            "/integrations/transactions/cashback",
+            {
+                "customerId": "cust-3003",
+                "transactionId": "ans-cb",
+                "transactionTime": "2024-10-11T10:00:00.000Z",
+                "amount": 12.5,
+            },
+        ),
+        await simulator_client.get("/integrations/configurations/redemption"),
+        await simulator_client.get("/integrations/transactions", {"customerId": "cust-2002"}),
+    ]
 
     answered = [r for r in simulator.sim.requests if r["path"].startswith("/api/v4.0/")]
 
-    assert len(answered) >= 6
+    assert [status for status, _ in direct] == [200, 200, 200]
+    assert {(r["method"], template(r["path"])) for r in answered} == served_operations(simulator)
     for entry in answered:
         assert entry["status"] == 200, entry
         validate_response(entry["method"], template(entry["path"]), 200, entry["response"])
@@ -138,6 +197,103 @@ async def test_contract_sales_and_refunds_send_no_nulls_the_spec_does_not_allow(
     for request in simulator.sim.requests:
         if request["method"] == "POST" and request["path"].startswith("/api/v4.0/"):
             validate_request("POST", template(request["path"]), request["json"])
+
+
+FULL_LINE = {
+    "serviceId": "s-9",
+    "serviceName": "Espresso",
+    "serviceProvider": "Corner Shop",
+    "amount": 30,
+    "tax": 3,
+    "discount": 1.5,
+    "tags": ["hot"],
+    "category": ["drinks"],
+    "extra": {"size": "L", "shots": 2},
+}
+
+
+async def test_contract_every_optional_field_a_pos_sends_reaches_gameball_within_the_spec(
+    sidecar: Client, simulator: SimulatorServer
+) -> None:
+    """Every field the local API takes, set at once: the strict simulator judges what goes out
+    (and the fixture fails this test on any request outside the spec)."""
+    customer = {"customerId": "cust-2002"}
+    estimate = await sidecar.post(
+        "/v1/estimate-points",
+        json={
+            **customer,
+            "totalPaid": 30,
+            "totalAmount": 33,
+            "totalDiscount": 1.5,
+            "totalTax": 3,
+            "totalProcessingFees": 0.5,
+            "paymentDetails": [FULL_LINE],
+        },
+    )
+    held = await sidecar.post(
+        "/v1/hold-and-redeem",
+        json={**customer, "checkoutId": "opt-1", "amount": 2, "ignoreOTP": True, "otp": "1234"},
+    )
+    redeemed = await sidecar.post(
+        "/v1/hold-and-redeem",
+        json={
+            **customer,
+            "checkoutId": "opt-2",
+            "points": 10,
+            "hash": "h-1",
+            "redeemNow": True,
+            "transactionId": "opt-redeem",
+        },
+    )
+    paid = await sidecar.post(
+        "/v1/finalize-payment",
+        json={
+            **customer,
+            "paymentId": "opt-pay",
+            "paymentDate": "2026-11-20T11:15:00.5+02:00",
+            "totalPaid": 30,
+            "totalAmount": 33,
+            "totalDiscount": 1.5,
+            "totalTax": 3,
+            "totalProcessingFees": 0.5,
+            "paymentDetails": [FULL_LINE],
+            "redemption": {"pointsHoldReference": (await held.json())["holdReference"]},
+            "guest": False,
+            "email": "jane@example.com",
+            "mobile": "+201000000000",
+            "extra": {"receipt": "r-77", "lane": 3},
+            "cashbackConfigurations": {"returnWindow": 0},
+        },
+    )
+    refunded = await sidecar.post(
+        "/v1/refund",
+        json={
+            **customer,
+            "paymentId": "opt-pay",
+            "refundId": "opt-ref",
+            "amount": 5,
+            "refundDate": "2026-11-20T10:30:00Z",
+            "lineItems": [
+                {
+                    "productId": "s-9",
+                    "quantity": 1,
+                    "price": 5,
+                    "sku": "ESP-L",
+                    "tags": ["hot"],
+                    "category": ["drinks"],
+                    "title": "Espresso",
+                    "taxes": 0.5,
+                    "discount": 0.25,
+                    "extra": {"size": "L", "shots": 2},
+                }
+            ],
+        },
+    )
+    rest = await sidecar.post("/v1/refund", json={"paymentId": "opt-pay", "refundId": "opt-all"})
+
+    statuses = [r.status for r in (estimate, held, redeemed, paid, refunded, rest)]
+    assert statuses == [200] * 6, [await r.text() for r in (paid, refunded, rest)]
+    assert simulator.sim.spec_violations == []
 
 
 async def test_contract_rows_queued_with_nulls_are_cleaned_when_sent(

@@ -10,6 +10,7 @@ import msgspec
 from aiohttp import web
 
 from . import bodies, journal, rules
+from .contract import Violation
 from .errors import HTML_503, RATE_LIMIT_BODY, GameballError, error_body, legacy_error_body
 from .faults import Fault
 from .ratelimit import is_limited
@@ -54,24 +55,29 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 @web.middleware
 async def gameball_edge(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Journal the request, then play the fault, auth, rate limit and error rules in order."""
+    """Journal the request and check it against the spec, then play the fault, auth, rate
+    limit, contract and error rules in order."""
     sim = request.app[simulator_key]
     request_id = uuid.uuid4().hex
+    raw_body = await request.read()
     entry = journal.entry(
         request_id=request_id,
         method=request.method,
         path=request.path,
         query=request.query,
         headers=request.headers,
-        raw_body=await request.read(),
+        raw_body=raw_body,
         time=sim.now(),
     )
     sim.journal.add(entry)
+    # Recorded whatever the answer (a fault, a 401): what was sent broke the spec either way.
+    found = sim.contract.check(request.method, request.rel_url.raw_path, request.query, raw_body)
+    violations = sim.record_violations(entry, found)
     status: int | None = None
     try:
         # A connection accepted just before the socket closed must not reach a "down" Gameball.
         down = not request.app[listener_key].api_up
-        response = None if down else await _answer(request, handler, sim, request_id)
+        response = None if down else await _answer(request, handler, sim, request_id, violations)
         if response is None:
             # No answer at all: the client sees its connection drop, as in a crash or reset.
             if request.transport is not None:
@@ -89,7 +95,11 @@ async def gameball_edge(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 async def _answer(
-    request: web.Request, handler: Handler, sim: Simulator, request_id: str
+    request: web.Request,
+    handler: Handler,
+    sim: Simulator,
+    request_id: str,
+    violations: list[Violation],
 ) -> web.StreamResponse | None:
     fault = sim.faults.take(request.path)
     if fault is not None:
@@ -102,21 +112,31 @@ async def _answer(
         if fault.mode == "slow":
             await sim.pause(fault.delay_seconds)
         elif fault.mode == "drop_response":
-            await _process(request, handler, sim, request_id)
+            await _process(request, handler, sim, request_id, violations)
             return None
         else:
             return _fault_response(fault, request_id)
-    return await _process(request, handler, sim, request_id)
+    return await _process(request, handler, sim, request_id, violations)
 
 
 async def _process(
-    request: web.Request, handler: Handler, sim: Simulator, request_id: str
+    request: web.Request,
+    handler: Handler,
+    sim: Simulator,
+    request_id: str,
+    violations: list[Violation],
 ) -> web.StreamResponse:
     api_path = request.path.removeprefix(PREFIX)
     try:
         sim.check_auth(request.headers, needs_secret=api_path not in API_KEY_ONLY)
         if is_limited(api_path) and not sim.limiter.admit():
             return json_response(RATE_LIMIT_BODY, status=429)
+        # Gameball refuses a payload outside its contract before any business rule runs; of
+        # several faults the most basic is named (unreadable, missing, wrong type, bad value).
+        codes = [(v.code, v.message) for v in violations if v.code is not None]
+        if codes:
+            code, message = min(codes, key=lambda pair: pair[0])
+            raise GameballError(code, message, status=400)
         return await handler(request)
     except GameballError as exc:
         return json_response(exc.body(request_id), status=exc.status)
@@ -213,12 +233,12 @@ async def refund(request: web.Request) -> web.Response:
 async def list_transactions(request: web.Request) -> web.Response:
     sim = request.app[simulator_key]
     query = request.query
-    limit = _query_int(query.get("limit"), "limit", default=50)
+    limit = _query_int(query.get("limit"), default=50)
     page = sim.state.log.page(
         customer_id=query.get("customerId") or None,
         direction=query.get("direction"),
         status=query.get("status") or None,
-        start_after=_query_int(query.get("startAfter"), "startAfter", default=0),
+        start_after=_query_int(query.get("startAfter"), default=0),
         limit=max(1, min(limit, MAX_PAGE)),
     )
     await sim.pause(sim.latency_seconds)
@@ -249,13 +269,9 @@ async def redemption_configuration(request: web.Request) -> web.Response:
     return json_response(rules.redemption_configuration())
 
 
-def _query_int(raw: str | None, name: str, *, default: int) -> int:
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise GameballError(2000, f"Query parameter '{name}' must be an integer.") from None
+def _query_int(raw: str | None, *, default: int) -> int:
+    # The contract check has refused anything but an integer before the handler runs.
+    return default if raw is None else int(raw)
 
 
 def create_api_app(sim: Simulator, listener: ApiListener) -> web.Application:

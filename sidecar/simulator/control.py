@@ -1,4 +1,5 @@
-"""The control API under /__sim__: faults, clock, customers, ledger, journal and reset."""
+"""The control API under /__sim__: faults, clock, customers, ledger, journal, spec violations
+and reset."""
 
 from __future__ import annotations
 
@@ -124,6 +125,12 @@ async def ledger(request: web.Request) -> web.Response:
 async def journal(request: web.Request) -> web.Response:
     entries = request.app[simulator_key].requests
     return json_response({"requests": entries, "count": len(entries)})
+
+
+@routes.get(CONTROL_PREFIX + "/violations")
+async def violations(request: web.Request) -> web.Response:
+    found = request.app[simulator_key].spec_violations
+    return json_response({"violations": found, "count": len(found)})
 
 
 @routes.post(CONTROL_PREFIX + "/reset")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +11,13 @@ import msgspec
 REDACTED = "REDACTED"
 # Compared lower-cased: header names are case-insensitive.
 SECRET_HEADERS = frozenset({"apikey", "secretkey", "authorization"})
+# Body fields holding contact data or per-customer secrets; compared lower-cased.
+PRIVATE_FIELDS = frozenset({"email", "mobile", "otp", "hash"})
+# Contact data can also hide in free-form values, e.g. an `extra` the POS filled.
+_CONTACT = (
+    re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),  # email addresses
+    re.compile(r"\+\d[\d ().-]{6,}\d"),  # international phone numbers
+)
 
 
 def redact(headers: Mapping[str, str]) -> dict[str, str]:
@@ -17,6 +25,21 @@ def redact(headers: Mapping[str, str]) -> dict[str, str]:
         name: REDACTED if name.lower() in SECRET_HEADERS else value
         for name, value in headers.items()
     }
+
+
+def redact_body(value: Any) -> Any:
+    """A copy of a JSON body fit to be shown in a test report: private fields and contact-like
+    strings replaced, everything else kept so the report still says what was wrong."""
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if str(key).lower() in PRIVATE_FIELDS else redact_body(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_body(item) for item in value]
+    if isinstance(value, str) and any(pattern.search(value) for pattern in _CONTACT):
+        return REDACTED
+    return value
 
 
 def entry(

@@ -9,9 +9,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+from .contract import Contract, SpecViolation, Violation, gameball_contract
 from .errors import GameballError
 from .faults import Fault, FaultBoard
-from .journal import Journal
+from .journal import Journal, redact_body
 from .ratelimit import SlidingWindowLimiter
 from .state import Ledger
 
@@ -53,6 +54,8 @@ class Simulator:
         self.latency_seconds = latency_seconds
         self.faults = FaultBoard()
         self.journal = Journal()
+        self.contract: Contract = gameball_contract()
+        self._violations: list[SpecViolation] = []
         self.limiter = SlidingWindowLimiter(
             per_second=rate_limit_per_second,
             per_30s=rate_limit_per_30s,
@@ -108,11 +111,38 @@ class Simulator:
         """Every API request received, oldest first (see journal.entry for the keys)."""
         return self.journal.entries
 
+    @property
+    def spec_violations(self) -> list[SpecViolation]:
+        """Every way a received request broke Gameball's published spec, oldest first."""
+        return list(self._violations)
+
+    def record_violations(
+        self, entry: Mapping[str, Any], violations: list[Violation]
+    ) -> list[Violation]:
+        """Keep what a journal entry's request got wrong, with its body redacted."""
+        body = redact_body(entry["body"]) if violations else None
+        self._violations.extend(
+            SpecViolation(
+                request_id=entry["requestId"],
+                method=entry["method"],
+                path=entry["path"],
+                location=violation.location,
+                pointer=violation.pointer,
+                field=violation.field,
+                code=violation.code,
+                message=violation.message,
+                body=body,
+            )
+            for violation in violations
+        )
+        return violations
+
     def reset(self) -> None:
-        """Back to a fresh start: ledger, journal, faults, rate windows and clock offset."""
+        """Back to a fresh start: ledger, journal, violations, faults, rate windows and clock."""
         self._offset = 0.0
         self.state = self._fresh_ledger()
         self.journal.clear()
+        self._violations.clear()
         self.limiter.reset()
         self.faults.clear()
 
