@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from . import __version__
+from . import __version__, ids
 from .models import (
     BalanceAnswer,
     DiscardRequest,
@@ -214,5 +214,5 @@ def _path_param(name: str) -> dict[str, Any]:
     if name == "id":
         schema: dict[str, Any] = {"type": "integer", "minimum": 1}
     else:
-        schema = {"type": "string", "pattern": ID_PARAM_PATTERN}
+        schema = {"type": "string", "maxLength": ids.MAX_LENGTH, "pattern": ids.PATTERN}
     return {"name": name, "in": "path", "required": True, "schema": schema}
