@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import math
 import os
 import re
@@ -225,7 +226,7 @@ def _encryption_key(text: str) -> bytes | None:
 def _check_exposure(config: Config, secrets: Secrets) -> None:
     """Listening beyond this machine without a token would let anyone on the LAN spend points."""
     host = config.sidecar.host
-    if host in ("127.0.0.1", "::1", "localhost") or host.startswith("127."):
+    if is_loopback(host):
         return
     if not secrets.access_token:
         raise ConfigError(
@@ -242,6 +243,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: configuration file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or an address in 127.0.0.0/8 or ::1; a name merely starting with "127."
+    (``127.evil.example``) is a name like any other, resolved by DNS."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _reject_inline_secrets(raw: Mapping[str, Any]) -> None:

@@ -152,3 +152,21 @@ def test_cli_serve_with_invalid_config_exits_2(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "$.sidecar.port: expected >= 0 (got -5)" in result.stderr
+
+
+@pytest.mark.parametrize("host", ["127.evil.example", "127.0.0.1.nip.io", "0.0.0.0", "::", "lan"])
+def test_config_names_that_only_look_like_loopback_need_a_token(host: str) -> None:
+    """Defect 14: SIDECAR_HOST=127.evil.example passed the loopback check (a string prefix)."""
+    config = load_config(None, {**STORE, "SIDECAR_HOST": host})
+
+    with pytest.raises(ConfigError) as caught:
+        load_secrets(config, {})
+
+    assert "$.sidecar.host" in str(caught.value) and "access token" in str(caught.value)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.3.2.1", "::1", "localhost"])
+def test_config_loopback_addresses_need_no_token(host: str) -> None:
+    config = load_config(None, {**STORE, "SIDECAR_HOST": host})
+
+    assert load_secrets(config, {}).access_token == ""
