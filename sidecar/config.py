@@ -24,6 +24,10 @@ Port = Annotated[int, Meta(ge=0, le=65535)]
 NonEmpty = Annotated[str, Meta(min_length=1, max_length=200)]
 
 DEFAULT_BASE_URL = "https://api.gameball.co/api/v4.0"
+# A DNS name or an IP address (IPv6 with or without brackets), without a port.
+HOST_NAME = (
+    r"^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)$"
+)
 
 
 class ConfigError(Exception):
@@ -39,6 +43,9 @@ class SidecarSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     stop_grace: Annotated[float, Meta(ge=0, le=120)] = 10.0
     # Web origins (kiosk apps) allowed to call the API from a browser; none by default.
     cors_origins: list[Annotated[str, Meta(pattern=r"^https?://[^/\s]+$")]] = []
+    # Host names (besides localhost and loopback addresses) a request may be addressed to
+    # when no access token is set; anything else is refused, against DNS rebinding.
+    allowed_hosts: list[Annotated[str, Meta(pattern=HOST_NAME)]] = []
     log_level: NonEmpty = "INFO"
 
 
@@ -164,7 +171,7 @@ ENV_ALIASES: dict[str, tuple[str, str]] = {
     "SIDECAR_BRANCH_ID": ("store", "branch_id"),
     "SIDECAR_TERMINAL_ID": ("store", "terminal_id"),
 }
-LIST_KEYS = {("sidecar", "cors_origins")}
+LIST_KEYS = {("sidecar", "cors_origins"), ("sidecar", "allowed_hosts")}
 SECRET_KEYS = {"api_key", "secret_key", "access_token", "encryption_key"}
 REQUIRED_STORE_KEYS = ("merchant_id", "merchant_name", "branch_id", "branch_name", "terminal_id")
 

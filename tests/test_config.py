@@ -170,3 +170,12 @@ def test_config_loopback_addresses_need_no_token(host: str) -> None:
     config = load_config(None, {**STORE, "SIDECAR_HOST": host})
 
     assert load_secrets(config, {}).access_token == ""
+
+
+def test_config_allowed_hosts_from_env_and_checked() -> None:
+    config = load_config(None, {**STORE, "SIDECAR_SIDECAR_ALLOWED_HOSTS": "till-3.local, ::1"})
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, {**STORE, "SIDECAR_SIDECAR_ALLOWED_HOSTS": "till-3.local:8787"})
+
+    assert config.sidecar.allowed_hosts == ["till-3.local", "::1"]
+    assert "$.sidecar.allowed_hosts[0]" in str(caught.value)
