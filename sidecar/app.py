@@ -185,10 +185,11 @@ async def _wire(
     storage = app[storage_key]
     metrics = app[metrics_key]
     store = config.store
+    # An empty name is not sent: Gameball's spec requires only the ids.
     merchant = GbMerchant(
         uniqueId=store.merchant_id,
-        name=store.merchant_name or None,
-        branch=GbBranch(uniqueId=store.branch_id, name=store.branch_name or None),
+        name=store.merchant_name.strip() or None,
+        branch=GbBranch(uniqueId=store.branch_id, name=store.branch_name.strip() or None),
     )
     connectivity = app[connectivity_key]
     upstream = UpstreamClient(
@@ -314,9 +315,9 @@ async def _wire(
         pacer=pacer,
         store={
             "merchantId": store.merchant_id,
-            "merchantName": store.merchant_name,
+            "merchantName": store.merchant_name.strip(),
             "branchId": store.branch_id,
-            "branchName": store.branch_name,
+            "branchName": store.branch_name.strip(),
             "terminalId": store.terminal_id,
         },
         clock=clocks.clock,

@@ -222,8 +222,8 @@ async def _fetch_json(url: str, headers: dict[str, str]) -> dict[str, Any]:
 def describe_status(report: dict[str, Any]) -> str:
     c, outbox, store = report["connectivity"], report["outbox"], report["store"]
     lines = [
-        f"gameball-sidecar {report['version']} - {store['merchantName']} / "
-        f"{store['branchName']} / till {store['terminalId']}",
+        f"gameball-sidecar {report['version']} - {store['merchantName'] or store['merchantId']}"
+        f" / {store['branchName'] or store['branchId']} / till {store['terminalId']}",
         f"  Gameball:       {c['state']} since {c['since']}"
         + (f" (last problem: {c['lastFailure']})" if c["state"] != "online" else ""),
         f"  Waiting to send: {outbox['queued']} (oldest {outbox['oldestQueuedAgeSeconds']:.0f} s)",

@@ -173,7 +173,8 @@ ENV_ALIASES: dict[str, tuple[str, str]] = {
 }
 LIST_KEYS = {("sidecar", "cors_origins"), ("sidecar", "allowed_hosts")}
 SECRET_KEYS = {"api_key", "secret_key", "access_token", "encryption_key"}
-REQUIRED_STORE_KEYS = ("merchant_id", "merchant_name", "branch_id", "branch_name", "terminal_id")
+# Gameball requires only the ids (merchant.uniqueId, branch.uniqueId); names are optional.
+REQUIRED_STORE_KEYS = ("merchant_id", "branch_id", "terminal_id")
 
 
 def load_config(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sidecar.simulator import SimulatorServer
-from tests.conftest import STORE_ENV, MakeSidecar
+from tests.conftest import STORE_ENV, MakeConfig, MakeSidecar
 
 
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -171,3 +171,21 @@ def test_cli_help_for_every_command() -> None:
         )
         assert result.returncode == 0, command
         assert "usage: gameball-sidecar" in result.stdout
+
+
+async def test_cli_status_without_store_names_shows_the_ids(
+    make_sidecar: MakeSidecar, make_config: MakeConfig
+) -> None:
+    """Defect 14: with the (optional) names unset, status printed " /  / till"."""
+    sidecar = await make_sidecar(
+        make_config(SIDECAR_STORE_MERCHANT_NAME="", SIDECAR_STORE_BRANCH_NAME="")
+    )
+    port = sidecar.server.port
+    assert port is not None
+
+    result = await asyncio.to_thread(cli_at, port, "status")
+    page = await (await sidecar.get("/status")).text()
+
+    assert result.returncode == 0, result.stderr
+    assert "merchant-42 / branch-7 / till till-3" in result.stdout.splitlines()[0]
+    assert "<td>merchant-42</td>" in page and "<td>branch-7</td>" in page
