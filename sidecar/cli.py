@@ -281,9 +281,22 @@ def _outbox_export(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
     else:
-        args.output.write_text(text, encoding="utf-8")
+        _write_private(args.output, text)
         print(f"wrote {args.output}")
     return EXIT_OK
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Mode 0600 from the first byte, like the database: the export holds customer ids and
+    amounts. Not through a symlink, which another user may have planted at that name."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            os.fchmod(out.fileno(), 0o600)  # a file that already existed keeps its old mode
+            out.write(text)
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _with_outbox(args: argparse.Namespace, action: Callable[[OutboxView], Awaitable[T]]) -> T:
