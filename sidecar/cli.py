@@ -167,13 +167,23 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .demo import PortUnavailable, run_demo
 
     configure_logging("WARNING")
-    print(run_demo_banner(args.port))
-    asyncio.run(
-        run_demo(port=args.port, simulator_port=args.simulator_port, data_dir=args.data_dir)
-    )
+    try:
+        asyncio.run(
+            run_demo(
+                port=args.port,
+                simulator_port=args.simulator_port,
+                data_dir=args.data_dir,
+                # Only once both listen: a banner for a demo that is not running misleads.
+                on_ready=lambda: print(run_demo_banner(args.port), flush=True),
+            )
+        )
+    except PortUnavailable as exc:
+        raise CommandError(str(exc)) from None
+    except StorageError as exc:
+        raise CommandError(f"cannot start: {exc}") from None
     return EXIT_OK
 
 
