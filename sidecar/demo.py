@@ -38,7 +38,7 @@ async def run_demo(
     except OSError as exc:
         await simulator.stop()
         busy = [p for p in (simulator_port, simulator_port + 1) if _taken(p)] or [simulator_port]
-        what = "the simulator and its control API (the next port)"
+        what = "for the simulator and, on the next port, its control API"
         raise _unavailable(exc, busy, what, "--simulator-port") from None
     try:
         config = load_config(
@@ -60,7 +60,7 @@ async def run_demo(
             try:
                 await web.TCPSite(runner, config.sidecar.host, port).start()
             except OSError as exc:
-                raise _unavailable(exc, [port], "the sidecar", "--port") from None
+                raise _unavailable(exc, [port], "for the sidecar", "--port") from None
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -74,13 +74,14 @@ async def run_demo(
 
 
 def _unavailable(exc: OSError, ports: list[int], what: str, option: str) -> PortUnavailable:
-    taken = " and ".join(str(p) for p in ports)
+    named = f"port {ports[0]}" if len(ports) == 1 else f"ports {' and '.join(map(str, ports))}"
     if exc.errno == errno.EADDRINUSE:
-        problem = "is already in use, perhaps by another demo; stop what uses it or"
+        verb = "is" if len(ports) == 1 else "are"
+        problem = f"{verb} already in use (another demo?); stop what uses it or"
     else:
         problem = f"cannot be listened on ({exc.strerror or exc});"
     return PortUnavailable(
-        f"port {taken} on {HOST} (for {what}) {problem} choose another port with {option}"
+        f"{named} on {HOST} ({what}) {problem} choose another port with {option}"
     )
 
 
