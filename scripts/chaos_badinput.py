@@ -366,8 +366,11 @@ def customer(raw_id: bytes) -> bytes:
 
 
 REFUND = b'{"paymentId": "p", "refundId": "r", '
-RAW_POST = b"POST /v1/estimate-points HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-RAW_GET = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+# Host: a loopback address, or the sidecar refuses the request before reading it (rebinding).
+RAW_POST = (
+    b"POST /v1/estimate-points HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+)
+RAW_GET = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 CHUNKED = b"Transfer-Encoding: chunked\r\n\r\n"
 HEADERS_10K = b"".join(b"X-%d: v\r\n" % i for i in range(10_000))
 LATIN1 = {"Content-Type": "application/json; charset=latin-1"}
@@ -438,7 +441,14 @@ BODIES: list[Body] = [
     ("lone surrogate \\ud800", E, customer(b"\\ud800"), 400, None),
     ("lone surrogate \\udc00", E, customer(b"\\udc00"), 400, None),
     ("reversed surrogate pair", E, customer(b"\\udc00\\ud800"), 400, None),
-    ("RTL override in customerId", H, hold(customerId="\u202e1001-tsuc", points=1), 404, None),
+    # Bidi controls are format characters (Cf): invisible, refused like control characters.
+    (
+        "RTL override in customerId",
+        H,
+        hold(customerId="\u202e1001-tsuc", points=1),
+        422,
+        "$.customerId",
+    ),
     ("emoji customerId", H, hold(customerId="\U0001f600\U0001f4b3", points=1), 404, None),
     ("escaped NUL in customerId", H, hold(customerId="c\u00001", points=1), 422, "$.customerId"),
     ("raw NUL in a string", E, customer(b"a\x00b"), 400, None),
@@ -524,7 +534,7 @@ def cases(quick: bool) -> list[Case]:
     add("latin-1 body", http("POST", E, latin1, expect={400}, headers=LATIN1))
     # Odd paths, methods, query strings, headers and content types
     for name, path, status in (
-        ("RTL mark in balance path", "/v1/customers/%E2%80%8F1001/balance", {404}),
+        ("RTL mark in balance path", "/v1/customers/%E2%80%8F1001/balance", {422}),
         ("NUL in path", "/v1/customers/cust%001001/balance", {422}),
         ("invalid UTF-8 in path", "/v1/customers/%ff%fe/balance", {404, 422}),
         ("GET on finalize", F, {405}),
@@ -540,6 +550,10 @@ def cases(quick: bool) -> list[Case]:
     add("discard without reason", http("POST", "/v1/outbox/1/discard", b"{}", expect={404, 422}))
     origin = {**JSON, "Origin": "http://evil.example"}
     add("foreign Origin", http("POST", E, b"{}", expect={403}, headers=origin))
+    rebinding = b"GET /v1/outbox HTTP/1.1\r\nHost: rebind.attacker.example\r\n"
+    add("DNS-rebinding Host", raw(rebinding + b"Connection: close\r\n\r\n", expect={403}))
+    dots = b"GET /v1/holds/%2E%2E HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    add("dot-segment hold reference", raw(dots, expect={422}))
     long_id = {"X-Request-Id": "r" * 5000}
     add("5 KB X-Request-Id", http("GET", "/v1/status", expect={200}, headers=long_id))
     add("Accept: XML", http("POST", E, b"{", expect={400}, headers={**JSON, "Accept": "text/xml"}))
@@ -576,12 +590,12 @@ GARBAGE = (
     ("binary garbage", b"\x00\x01\x02\xff garbage\r\n\r\n"),
     ("TLS ClientHello", bytes.fromhex("16030100a5010000a10303") + bytes(160)),
     ("request line without target", b"GET\r\n\r\n"),
-    ("HTTP/9.9", b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n"),
-    ("lowercase method", b"get /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
-    ("made-up method", b"BREW /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("HTTP/9.9", b"GET /healthz HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n"),
+    ("lowercase method", b"get /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+    ("made-up method", b"BREW /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
     ("10k headers", RAW_GET + HEADERS_10K + b"\r\n"),
     ("100 KB header", RAW_GET + b"X-Big: " + b"a" * 100_000 + b"\r\n\r\n"),
-    ("100 KB URL", b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("100 KB URL", b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
     ("NUL in a header", RAW_GET + b"X-A: a\x00b\r\n\r\n"),
     ("negative Content-Length", RAW_POST + b"Content-Length: -5\r\n\r\n{}"),
     ("Content-Length + chunked", RAW_POST + b"Content-Length: 5\r\n" + CHUNKED + b"0\r\n\r\n"),

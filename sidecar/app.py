@@ -43,7 +43,7 @@ from .rules import RulesBook
 from .sales import OfflineLimits, Sales
 from .sdnotify import Notifier
 from .sealing import Sealer, SealError
-from .security import security_middleware
+from .security import cors_middleware, security_middleware
 from .status import Status
 from .storage import Storage, StorageError
 from .timefmt import TransactionClock
@@ -101,10 +101,14 @@ def create_app(
     for secret in (secrets.api_key, secrets.secret_key, secrets.access_token):
         redactor.add_secret(secret)
     app = web.Application(
+        # Outermost first: CORS wraps the error middleware, so error answers carry its headers.
         middlewares=[
             metrics.middleware(),
+            cors_middleware(config.sidecar.cors_origins),
             error_middleware,
-            security_middleware(secrets.access_token, config.sidecar.cors_origins),
+            security_middleware(
+                secrets.access_token, config.sidecar.cors_origins, config.sidecar.allowed_hosts
+            ),
         ],
         client_max_size=config.sidecar.max_body_bytes,
     )
@@ -187,10 +191,11 @@ async def _wire(
     storage = app[storage_key]
     metrics = app[metrics_key]
     store = config.store
+    # An empty name is not sent: Gameball's spec requires only the ids.
     merchant = GbMerchant(
         uniqueId=store.merchant_id,
-        name=store.merchant_name or None,
-        branch=GbBranch(uniqueId=store.branch_id, name=store.branch_name or None),
+        name=store.merchant_name.strip() or None,
+        branch=GbBranch(uniqueId=store.branch_id, name=store.branch_name.strip() or None),
     )
     connectivity = app[connectivity_key]
     upstream = UpstreamClient(
@@ -316,9 +321,9 @@ async def _wire(
         pacer=pacer,
         store={
             "merchantId": store.merchant_id,
-            "merchantName": store.merchant_name,
+            "merchantName": store.merchant_name.strip(),
             "branchId": store.branch_id,
-            "branchName": store.branch_name,
+            "branchName": store.branch_name.strip(),
             "terminalId": store.terminal_id,
         },
         clock=clocks.clock,

@@ -167,13 +167,23 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .demo import PortUnavailable, run_demo
 
     configure_logging("WARNING")
-    print(run_demo_banner(args.port))
-    asyncio.run(
-        run_demo(port=args.port, simulator_port=args.simulator_port, data_dir=args.data_dir)
-    )
+    try:
+        asyncio.run(
+            run_demo(
+                port=args.port,
+                simulator_port=args.simulator_port,
+                data_dir=args.data_dir,
+                # Only once both listen: a banner for a demo that is not running misleads.
+                on_ready=lambda: print(run_demo_banner(args.port), flush=True),
+            )
+        )
+    except PortUnavailable as exc:
+        raise CommandError(str(exc)) from None
+    except StorageError as exc:
+        raise CommandError(f"cannot start: {exc}") from None
     return EXIT_OK
 
 
@@ -222,8 +232,8 @@ async def _fetch_json(url: str, headers: dict[str, str]) -> dict[str, Any]:
 def describe_status(report: dict[str, Any]) -> str:
     c, outbox, store = report["connectivity"], report["outbox"], report["store"]
     lines = [
-        f"gameball-sidecar {report['version']} - {store['merchantName']} / "
-        f"{store['branchName']} / till {store['terminalId']}",
+        f"gameball-sidecar {report['version']} - {store['merchantName'] or store['merchantId']}"
+        f" / {store['branchName'] or store['branchId']} / till {store['terminalId']}",
         f"  Gameball:       {c['state']} since {c['since']}"
         + (f" (last problem: {c['lastFailure']})" if c["state"] != "online" else ""),
         f"  Waiting to send: {outbox['queued']} (oldest {outbox['oldestQueuedAgeSeconds']:.0f} s)",
@@ -281,9 +291,22 @@ def _outbox_export(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
     else:
-        args.output.write_text(text, encoding="utf-8")
+        _write_private(args.output, text)
         print(f"wrote {args.output}")
     return EXIT_OK
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Mode 0600 from the first byte, like the database: the export holds customer ids and
+    amounts. Not through a symlink, which another user may have planted at that name."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            os.fchmod(out.fileno(), 0o600)  # a file that already existed keeps its old mode
+            out.write(text)
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _with_outbox(args: argparse.Namespace, action: Callable[[OutboxView], Awaitable[T]]) -> T:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import math
 import os
 import re
@@ -23,6 +24,10 @@ Port = Annotated[int, Meta(ge=0, le=65535)]
 NonEmpty = Annotated[str, Meta(min_length=1, max_length=200)]
 
 DEFAULT_BASE_URL = "https://api.gameball.co/api/v4.0"
+# A DNS name or an IP address (IPv6 with or without brackets), without a port.
+HOST_NAME = (
+    r"^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)$"
+)
 
 
 class ConfigError(Exception):
@@ -38,6 +43,9 @@ class SidecarSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     stop_grace: Annotated[float, Meta(ge=0, le=120)] = 10.0
     # Web origins (kiosk apps) allowed to call the API from a browser; none by default.
     cors_origins: list[Annotated[str, Meta(pattern=r"^https?://[^/\s]+$")]] = []
+    # Host names (besides localhost and loopback addresses) a request may be addressed to
+    # when no access token is set; anything else is refused, against DNS rebinding.
+    allowed_hosts: list[Annotated[str, Meta(pattern=HOST_NAME)]] = []
     log_level: NonEmpty = "INFO"
 
 
@@ -163,9 +171,10 @@ ENV_ALIASES: dict[str, tuple[str, str]] = {
     "SIDECAR_BRANCH_ID": ("store", "branch_id"),
     "SIDECAR_TERMINAL_ID": ("store", "terminal_id"),
 }
-LIST_KEYS = {("sidecar", "cors_origins")}
+LIST_KEYS = {("sidecar", "cors_origins"), ("sidecar", "allowed_hosts")}
 SECRET_KEYS = {"api_key", "secret_key", "access_token", "encryption_key"}
-REQUIRED_STORE_KEYS = ("merchant_id", "merchant_name", "branch_id", "branch_name", "terminal_id")
+# Gameball requires only the ids (merchant.uniqueId, branch.uniqueId); names are optional.
+REQUIRED_STORE_KEYS = ("merchant_id", "branch_id", "terminal_id")
 
 
 def load_config(
@@ -225,7 +234,7 @@ def _encryption_key(text: str) -> bytes | None:
 def _check_exposure(config: Config, secrets: Secrets) -> None:
     """Listening beyond this machine without a token would let anyone on the LAN spend points."""
     host = config.sidecar.host
-    if host in ("127.0.0.1", "::1", "localhost") or host.startswith("127."):
+    if is_loopback(host):
         return
     if not secrets.access_token:
         raise ConfigError(
@@ -242,6 +251,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: configuration file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or an address in 127.0.0.0/8 or ::1; a name merely starting with "127."
+    (``127.evil.example``) is a name like any other, resolved by DNS."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _reject_inline_secrets(raw: Mapping[str, Any]) -> None:

@@ -41,6 +41,22 @@ class SidecarError(Exception):
         return {"error": error}
 
 
+class Unauthorized(SidecarError):
+    status, code = 401, "UNAUTHORIZED"
+
+
+class OriginNotAllowed(SidecarError):
+    status, code = 403, "ORIGIN_NOT_ALLOWED"
+
+
+class HostNotAllowed(SidecarError):
+    """The Host header does not name this machine: a DNS-rebinding page, or a name store IT
+    has not listed in ``sidecar.allowed_hosts``. 403 like ORIGIN_NOT_ALLOWED: the request is
+    well formed, this sidecar refuses whoever sent it."""
+
+    status, code = 403, "HOST_NOT_ALLOWED"
+
+
 class MalformedJson(SidecarError):
     status, code = 400, "MALFORMED_JSON"
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from . import errors
+from . import errors, ids
 from .logs import request_id_var
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _request_id_ok = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_path_value_ok = re.compile(r"^[^\x00-\x1f/\\]{1,128}$")
 _encoder = msgspec.json.Encoder()
 
 
@@ -77,17 +76,17 @@ def validation_error(exc: msgspec.ValidationError) -> errors.ValidationFailed:
         message = "required field is missing"
     if "matching regex" in message:
         # The regex itself means nothing to a POS developer; say what an id may contain.
-        message = "must have no control characters (such as newlines), slashes or backslashes"
+        message = ids.RULE
     message = message[0].lower() + message[1:]
     return errors.ValidationFailed.field(path, message)
 
 
 def path_value(request: web.Request, name: str) -> str:
+    """An id from the URL path, already percent-decoded by aiohttp (``%2E%2E`` arrives as
+    ``..``), held to the same rule as ids in JSON bodies."""
     value = request.match_info[name]
-    if not _path_value_ok.fullmatch(value):
-        raise errors.ValidationFailed.field(
-            name, "must be 1 to 128 characters with no control characters or slashes"
-        )
+    if not ids.is_valid(value):
+        raise errors.ValidationFailed.field(name, ids.RULE)
     return value
 
 

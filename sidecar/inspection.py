@@ -12,12 +12,15 @@ from typing import Any
 import msgspec
 
 from . import errors
+from .logs import redactor
 from .outbox import Item, Outbox
 from .timefmt import iso_ms
 
 STATES = ("pending", "inflight", "delivered", "dead", "discarded")
 # Contact data stays out of what people read and export.
 HIDDEN_FIELDS = ("email", "mobile")
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP, CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_COLUMNS = (
     "id",
     "kind",
@@ -109,7 +112,7 @@ class OutboxView:
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: _inert(value) for key, value in row.items()} for row in rows)
         return out.getvalue()
 
     async def _get(self, item_id: int) -> Item:
@@ -138,12 +141,36 @@ def describe(item: Item, *, with_body: bool = False) -> dict[str, Any]:
         "attempts": item.attempts,
         "nextAttemptAt": iso_ms(item.next_attempt_at) if item.state == "pending" else None,
         "lastCode": item.last_code,
-        "lastError": item.last_error,
+        "lastError": redactor.scrub(item.last_error) if item.last_error else None,
         "createdAt": iso_ms(item.created_at),
         "deliveredAt": iso_ms(item.delivered_at) if item.delivered_at else None,
         "discardReason": item.discard_reason,
     }
     if with_body:
-        described["request"] = {k: v for k, v in body.items() if k not in HIDDEN_FIELDS}
-        described["result"] = msgspec.json.decode(item.result) if item.result else None
+        described["request"] = _without_contact(body)
+        described["result"] = (
+            redactor.scrub_data(msgspec.json.decode(item.result)) if item.result else None
+        )
     return described
+
+
+def _without_contact(value: Any) -> Any:
+    """The request as sent, minus contact fields; ``extra`` objects are free-form, so e-mail
+    addresses and phone numbers in them are scrubbed with the log redactor's rules."""
+    if isinstance(value, dict):
+        return {
+            key: redactor.scrub_data(item) if key == "extra" else _without_contact(item)
+            for key, item in value.items()
+            if key not in HIDDEN_FIELDS
+        }
+    if isinstance(value, list):
+        return [_without_contact(item) for item in value]
+    return value
+
+
+def _inert(value: Any) -> Any:
+    """A text cell a spreadsheet would evaluate gets a leading apostrophe, which makes it text
+    (OWASP's advice); numbers are left as they are, so amounts stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value

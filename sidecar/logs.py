@@ -15,10 +15,12 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# Fields whose value is never shown, whatever it looks like.
+SENSITIVE_KEYS = ("otp", "hash", "mobile", "email")
 _CONTACT = [
     re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),  # email addresses
     re.compile(r"\+\d[\d ().-]{6,}\d"),  # international phone numbers
-    re.compile(r'("?(?:otp|hash|mobile|email)"?\s*[:=]\s*)"[^"]*"', re.IGNORECASE),
+    re.compile(rf'("?(?:{"|".join(SENSITIVE_KEYS)})"?\s*[:=]\s*)"[^"]*"', re.IGNORECASE),
 ]
 
 
@@ -39,6 +41,19 @@ class Redactor:
         text = _CONTACT[0].sub("[email]", text)
         text = _CONTACT[1].sub("[phone]", text)
         return _CONTACT[2].sub(r'\1"[redacted]"', text)
+
+    def scrub_data(self, value: Any) -> Any:
+        """The same for decoded JSON: every string scrubbed, sensitive fields' values hidden."""
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, dict):
+            return {
+                key: "[redacted]" if str(key).lower() in SENSITIVE_KEYS else self.scrub_data(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [self.scrub_data(item) for item in value]
+        return value
 
 
 redactor = Redactor()

@@ -3,7 +3,6 @@ Gameball latency per endpoint, deliveries by kind and result, and queue gauges r
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Awaitable, Callable
 
@@ -14,11 +13,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Gameball paths carry ids; labels must not, or every customer becomes a time series.
-_UPSTREAM_TEMPLATES = [
-    (re.compile(r"^(/integrations/transactions/hold/)[^/]+$"), r"\1{holdReference}"),
-    (re.compile(r"^(/integrations/customers/)[^/]+(/balance)$"), r"\1{customerId}\2"),
-]
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.8, 1.0, 2.0, 3.0, 5.0, 10.0)
 
 
@@ -69,11 +63,9 @@ class Metrics:
             registry=r,
         )
 
-    def upstream_call(self, method: str, path: str, seconds: float, outcome: str) -> None:
-        endpoint = path
-        for pattern, template in _UPSTREAM_TEMPLATES:
-            endpoint = pattern.sub(template, endpoint)
-        self.upstream_seconds.labels(endpoint, method, outcome).observe(seconds)
+    def upstream_call(self, method: str, template: str, seconds: float, outcome: str) -> None:
+        # The path template, never the path: one time series per endpoint, not per customer.
+        self.upstream_seconds.labels(template, method, outcome).observe(seconds)
 
     def delivery(self, kind: str, result: str) -> None:
         self.deliveries.labels(kind, result).inc()

@@ -10,12 +10,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from . import ids
+
 # Bounds keep absurd or hostile values out before they reach Gameball or the disk.
 Money = Annotated[float, Meta(ge=0, le=1e9)]
 PositiveMoney = Annotated[float, Meta(ge=0.01, le=1e9)]
 PositivePoints = Annotated[int, Meta(gt=0, le=1_000_000_000)]
-# `\Z`-like end: `$` alone would let a trailing newline through ("p-1\n" is not "p-1").
-Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f/\\]+$(?!\n)")]
+Id = Annotated[str, Meta(min_length=1, max_length=ids.MAX_LENGTH, pattern=ids.PATTERN)]
 Text = Annotated[str, Meta(max_length=256)]
 Tags = Annotated[list[Text], Meta(max_length=50)]
 # Gameball's spec: "the values must be of type string or number".

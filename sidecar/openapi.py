@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from . import __version__
+from . import __version__, ids
 from .models import (
     BalanceAnswer,
     DiscardRequest,
@@ -22,6 +22,7 @@ from .models import (
     RefundRequest,
     SaleAnswer,
 )
+from .security import OPEN_PATHS
 
 OBJECT: dict[str, Any] = {"type": "object"}
 # Finalize and refund answer alike: stored and delivered, stored and queued, or refused.
@@ -35,7 +36,10 @@ SALE_ANSWERS: dict[int, Any] = {
     503: ErrorBody,
 }
 Op = tuple[str, str, str, type | None, dict[int, Any]]
-ID_PARAM_PATTERN = r"^[^\x00-\x1f/\\]{1,128}$"
+# Answers any route can give before its handler runs (sidecar.security): 403 for a Host that
+# is not this machine or a browser origin not allowed, 401 without the access token when one
+# is set (not on the open paths).
+GUARD_ANSWERS: dict[int, Any] = {401: ErrorBody, 403: ErrorBody}
 
 # (method, path, summary, request model, {status: answer model or raw schema})
 OPERATIONS: list[Op] = [
@@ -170,7 +174,12 @@ def build_openapi() -> dict[str, Any]:
         operation: dict[str, Any] = {
             "summary": summary,
             "operationId": method + re.sub(r"[^A-Za-z0-9]+", "_", path).rstrip("_"),
-            "responses": {str(code): _response(answer) for code, answer in answers.items()},
+            "responses": {
+                str(code): _response(answer)
+                for code, answer in sorted(
+                    {**_guard_answers(path), **answers}.items(), key=lambda item: item[0]
+                )
+            },
         }
         parameters = [_path_param(name) for name in _path_names(path)] + QUERY.get(path, [])
         if parameters:
@@ -195,6 +204,10 @@ def build_openapi() -> dict[str, Any]:
     }
 
 
+def _guard_answers(path: str) -> dict[int, Any]:
+    return {403: ErrorBody} if path in OPEN_PATHS else GUARD_ANSWERS
+
+
 def _response(answer: Any) -> dict[str, Any]:
     if answer == "text/html" or answer == "text/plain":
         return {"description": "OK", "content": {answer: {"schema": {"type": "string"}}}}
@@ -214,5 +227,5 @@ def _path_param(name: str) -> dict[str, Any]:
     if name == "id":
         schema: dict[str, Any] = {"type": "integer", "minimum": 1}
     else:
-        schema = {"type": "string", "pattern": ID_PARAM_PATTERN}
+        schema = {"type": "string", "maxLength": ids.MAX_LENGTH, "pattern": ids.PATTERN}
     return {"name": name, "in": "path", "required": True, "schema": schema}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from . import errors
@@ -25,6 +27,10 @@ from .status import Status
 from .statuspage import render
 
 routes = web.RouteTableDef()
+# A path parameter is any one segment: aiohttp's default pattern also refuses `{` and `}`,
+# which would turn an id the JSON bodies accept into a 404 "no such endpoint" here.
+SEGMENT = "[^/]+"
+_digits = re.compile(r"[0-9]{1,19}")
 
 estimator_key = web.AppKey("estimator", Estimator)
 holds_key = web.AppKey("holds", Holds)
@@ -49,14 +55,14 @@ async def hold_and_redeem(request: web.Request) -> web.Response:
     return json_response(answer)
 
 
-@routes.get("/v1/holds/{holdReference}")
+@routes.get("/v1/holds/{holdReference:" + SEGMENT + "}")
 async def hold_status(request: web.Request) -> web.Response:
     reference = path_value(request, "holdReference")
     answer = await request.app[holds_key].status(reference)
     return json_response(answer)
 
 
-@routes.delete("/v1/holds/{holdReference}")
+@routes.delete("/v1/holds/{holdReference:" + SEGMENT + "}")
 async def release_hold(request: web.Request) -> web.Response:
     reference = path_value(request, "holdReference")
     answer = await request.app[sales_key].release(reference)
@@ -90,20 +96,20 @@ async def outbox_list(request: web.Request) -> web.Response:
     return json_response({"items": items})
 
 
-@routes.get("/v1/outbox/{id}")
+@routes.get("/v1/outbox/{id:" + SEGMENT + "}")
 async def outbox_show(request: web.Request) -> web.Response:
     item_id = _int_param(request.match_info["id"], "id", 0, 1, 2**62)
     return json_response(await request.app[outbox_view_key].show(item_id))
 
 
-@routes.post("/v1/outbox/{id}/retry")
+@routes.post("/v1/outbox/{id:" + SEGMENT + "}/retry")
 async def outbox_retry(request: web.Request) -> web.Response:
     item_id = _int_param(request.match_info["id"], "id", 0, 1, 2**62)
     item = await request.app[outbox_view_key].retry(item_id)
     return json_response(item)
 
 
-@routes.post("/v1/outbox/{id}/discard")
+@routes.post("/v1/outbox/{id:" + SEGMENT + "}/discard")
 async def outbox_discard(request: web.Request) -> web.Response:
     item_id = _int_param(request.match_info["id"], "id", 0, 1, 2**62)
     body = await read_json(request, discard_decoder)
@@ -111,7 +117,7 @@ async def outbox_discard(request: web.Request) -> web.Response:
     return json_response(item)
 
 
-@routes.get("/v1/customers/{customerId}/balance")
+@routes.get("/v1/customers/{customerId:" + SEGMENT + "}/balance")
 async def customer_balance(request: web.Request) -> web.Response:
     customer_id = path_value(request, "customerId")
     answer = await request.app[balances_key].balance(customer_id)
@@ -160,10 +166,8 @@ def _sale_status(answer: SaleAnswer) -> int:
 def _int_param(text: str | None, name: str, default: int, low: int, high: int) -> int:
     if text is None or text == "":
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = low - 1
+    # ASCII digits only: int() also takes "+5", "5_0", " 5" and digits of other scripts (U+0661).
+    value = int(text) if _digits.fullmatch(text) else low - 1
     if not low <= value <= high:
         raise errors.ValidationFailed.field(name, f"must be a whole number from {low} to {high}")
     return value

@@ -39,8 +39,8 @@ def render(status: dict[str, Any]) -> str:
         ("Delivered (kept)", str(outbox["delivered"])),
     ]
     rows = [
-        ("Store", f"{store['merchantName']} ({store['merchantId']})"),
-        ("Branch", f"{store['branchName']} ({store['branchId']})"),
+        ("Store", _named(store["merchantName"], store["merchantId"])),
+        ("Branch", _named(store["branchName"], store["branchId"])),
         ("Terminal", store["terminalId"]),
         ("Last successful sync", outbox["lastSyncAt"] or "never"),
         ("Gameball state since", connectivity["since"]),
@@ -97,6 +97,11 @@ def _verdict(
     if outbox["queued"]:
         return "ok", "Online: catching up", f"Sending {outbox['queued']} stored sale(s) now."
     return "ok", "Loyalty is working", "Gameball is reachable and nothing is waiting."
+
+
+def _named(name: str, unique_id: str) -> str:
+    # Names are optional configuration; the id is always there.
+    return f"{name} ({unique_id})" if name else unique_id
 
 
 def _card(label: str, value: str) -> str:

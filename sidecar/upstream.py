@@ -5,6 +5,7 @@ or a typed error carrying Gameball's code."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -12,6 +13,7 @@ from urllib.parse import quote
 
 import aiohttp
 import msgspec
+from yarl import URL
 
 from . import errors
 from .connectivity import Connectivity
@@ -32,12 +34,36 @@ REFUND_PATH = "/integrations/transactions/refund"
 RULES_PATH = "/integrations/configurations/cashback"
 
 
+HOLD_ITEM_PATH = HOLD_PATH + "/{holdReference}"
+BALANCE_PATH = "/integrations/customers/{customerId}/balance"
+# The paths that carry an id, as templates: failure texts and metrics name these, never an id.
+ID_PATHS = (HOLD_ITEM_PATH, BALANCE_PATH)
+_ID_PATH_PATTERNS = [
+    (re.compile("^" + re.sub(r"\\{\w+\\}", "[^/]+", re.escape(t)) + "$"), t) for t in ID_PATHS
+]
+
+
+def segment(value: str) -> str:
+    """One path segment whatever ``value`` holds: every byte but letters, digits and ``-_~``
+    percent-encoded, dots too, so ``.`` or ``..`` can never become a dot segment. The URL is
+    then sent as encoded (see ``UpstreamClient.url``), so nothing decodes or normalises it."""
+    return quote(value, safe="", errors="surrogatepass").replace(".", "%2E")
+
+
 def hold_path(reference: str) -> str:
-    return f"{HOLD_PATH}/{quote(reference, safe='')}"
+    return HOLD_ITEM_PATH.format(holdReference=segment(reference))
 
 
 def balance_path(customer_id: str) -> str:
-    return f"/integrations/customers/{quote(customer_id, safe='')}/balance"
+    return BALANCE_PATH.format(customerId=segment(customer_id))
+
+
+def path_template(path: str) -> str:
+    """``/integrations/customers/{customerId}/balance`` for any customer's balance path."""
+    for pattern, template in _ID_PATH_PATTERNS:
+        if pattern.match(path):
+            return template
+    return path
 
 
 class GameballError(Exception):
@@ -113,7 +139,8 @@ class UpstreamClient:
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self._session = session
-        self._base = base_url.rstrip("/")
+        # Encoded once here; ids in paths are encoded by the path helpers (``segment``).
+        self._base = str(URL(base_url.rstrip("/")))
         self._headers = {
             "APIKey": api_key,
             "SecretKey": secret_key,
@@ -124,6 +151,11 @@ class UpstreamClient:
         self._timer = timer
         self.connectivity = connectivity
         self._observe = observe
+
+    def url(self, path: str) -> URL:
+        """The full URL for a path below the base, taken as already encoded: yarl would
+        otherwise decode ``%2E`` and drop the dot segments it makes, leaving the segment."""
+        return URL(self._base + path, encoded=True)
 
     async def call(
         self,
@@ -140,13 +172,15 @@ class UpstreamClient:
         if not self.connectivity.allow():
             raise GameballUnreachable("Gameball is offline; waiting for the next probe")
         data = msgspec.json.encode(body) if body is not None else raw_body
+        url = self.url(path)
+        path = path_template(path)  # what failure texts and metrics say: never an id
         started = self._timer()
         failure: str | None = "cancelled before Gameball answered"
         outcome = "cancelled"
         try:
             async with self._session.request(
                 method,
-                self._base + path,
+                url,
                 data=data,
                 params=params,
                 headers=self._headers,
@@ -197,13 +231,18 @@ def _interpret(status: int, content_type: str, payload: bytes, result_type: type
     if status == 429:
         raise GameballRateLimited("Gameball rate limit reached (429)", http_status=status)
     error = _read_error(content_type, payload)
-    if status >= 500 or error is None:
+    if status >= 500 or (error is None and not 400 <= status < 500):
         kind = "an HTML page" if "html" in content_type else f"HTTP {status}"
         raise GameballServerError(
             f"Gameball is unavailable ({kind})",
             http_status=status,
             code=error.code if error else None,
         )
+    # Any 4xx, JSON or not, was written by a server that read our request: Gameball (or its
+    # edge) is reachable, so it must never count toward the circuit breaker.
+    if error is None:
+        kind = "an HTML page" if "html" in content_type else "a body that is not Gameball's"
+        error = _Error(None, f"HTTP {status} with {kind}")
     message = error.message or f"HTTP {status}"
     if error.code in AUTH_CODES or (error.code is None and status in (401, 403)):
         raise GameballAuthError(message, http_status=status, code=error.code)

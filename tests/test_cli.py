@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sidecar.simulator import SimulatorServer
-from tests.conftest import STORE_ENV, MakeSidecar
+from tests.conftest import STORE_ENV, MakeConfig, MakeSidecar
 
 
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -171,3 +171,96 @@ def test_cli_help_for_every_command() -> None:
         )
         assert result.returncode == 0, command
         assert "usage: gameball-sidecar" in result.stdout
+
+
+async def test_cli_export_csv_neutralises_formulas_and_is_private(
+    make_sidecar: MakeSidecar, simulator: SimulatorServer, data_dir: Path, tmp_path: Path
+) -> None:
+    """Defect 14: cells starting with = + - @ (tab, CR) were written raw (a spreadsheet runs
+    them as formulas) and --output was created 0644 while the database is 0600."""
+    sidecar = await make_sidecar()
+    await simulator.set_down(True)
+    queued = []
+    for customer, payment in (("=cmd|' calc'!A0", "+1"), ("@SUM(A1)", "-2"), ("ok", "p")):
+        response = await sidecar.post(
+            "/v1/finalize-payment",
+            json={"customerId": customer, "paymentId": payment, "totalPaid": 3},
+        )
+        assert response.status == 202
+        queued.append((await response.json())["outboxId"])
+    await sidecar.close()
+    assert cli(data_dir, "outbox", "discard", str(queued[2]), "--reason", "\t=1+1").returncode == 0
+    fresh, existing = tmp_path / "fresh.csv", tmp_path / "existing.csv"
+    existing.write_text("old")
+    existing.chmod(0o644)
+
+    first = cli(data_dir, "outbox", "export", "--output", str(fresh))
+    second = cli(data_dir, "outbox", "export", "--output", str(existing))
+
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    rows = list(csv.DictReader(io.StringIO(fresh.read_text())))
+    cells = {(r["customerId"], r["paymentId"], r["discardReason"]) for r in rows}
+    assert cells == {
+        ("'=cmd|' calc'!A0", "'+1", ""),
+        ("'@SUM(A1)", "'-2", ""),
+        ("ok", "p", "'\t=1+1"),
+    }
+    assert all(float(r["amount"]) == 3 for r in rows)  # numbers stay numbers
+    assert fresh.stat().st_mode & 0o777 == 0o600
+    assert existing.stat().st_mode & 0o777 == 0o600 and existing.read_text() == fresh.read_text()
+
+
+async def test_cli_outbox_show_scrubs_contact_data_inside_extra(
+    make_sidecar: MakeSidecar, simulator: SimulatorServer, data_dir: Path
+) -> None:
+    """Defect 14: e-mail addresses and phone numbers inside `extra` were shown by outbox show
+    and GET /v1/outbox/{id}."""
+    sidecar = await make_sidecar()
+    await simulator.set_down(True)
+    extra = {"note": "receipt to jo.doe@example.com", "phone": "+20 100 123 4567", "table": 7}
+    queued = await (
+        await sidecar.post(
+            "/v1/finalize-payment",
+            json={
+                "customerId": "c-extra",
+                "paymentId": "p-extra",
+                "totalPaid": 3,
+                "extra": extra,
+                "paymentDetails": [{"amount": 3, "extra": {"by": "+44 20 7946 0958"}}],
+            },
+        )
+    ).json()
+    over_http = await (await sidecar.get(f"/v1/outbox/{queued['outboxId']}")).json()
+    await sidecar.close()
+
+    shown = cli(data_dir, "outbox", "show", str(queued["outboxId"]))
+
+    item = json.loads(shown.stdout)
+    for view in (item, over_http):
+        assert {k: view["request"]["extra"][k] for k in extra} == {
+            "note": "receipt to [email]",
+            "phone": "[phone]",
+            "table": 7,
+        }
+        assert view["request"]["paymentDetails"][0]["extra"] == {"by": "[phone]"}
+        assert view["request"]["customerId"] == "c-extra"
+    for secret in ("jo.doe@example.com", "123 4567", "7946"):
+        assert secret not in shown.stdout
+
+
+async def test_cli_status_without_store_names_shows_the_ids(
+    make_sidecar: MakeSidecar, make_config: MakeConfig
+) -> None:
+    """Defect 14: with the (optional) names unset, status printed " /  / till"."""
+    sidecar = await make_sidecar(
+        make_config(SIDECAR_STORE_MERCHANT_NAME="", SIDECAR_STORE_BRANCH_NAME="")
+    )
+    port = sidecar.server.port
+    assert port is not None
+
+    result = await asyncio.to_thread(cli_at, port, "status")
+    page = await (await sidecar.get("/status")).text()
+
+    assert result.returncode == 0, result.stderr
+    assert "merchant-42 / branch-7 / till till-3" in result.stdout.splitlines()[0]
+    assert "<td>merchant-42</td>" in page and "<td>branch-7</td>" in page

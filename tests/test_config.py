@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from sidecar.config import ConfigError, load_config, load_secrets
+from sidecar.simulator import SimulatorServer
+from tests.conftest import MakeConfig, MakeSidecar
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "sidecar.example.toml"
@@ -152,3 +154,57 @@ def test_cli_serve_with_invalid_config_exits_2(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "$.sidecar.port: expected >= 0 (got -5)" in result.stderr
+
+
+def test_config_store_names_are_optional() -> None:
+    """Defect 14: merchant_name and branch_name were required, though Gameball's spec makes
+    names optional (only branch.uniqueId is required)."""
+    config = load_config(
+        None, {"SIDECAR_MERCHANT_ID": "m-1", "SIDECAR_BRANCH_ID": "b-1", "SIDECAR_TERMINAL_ID": "t"}
+    )
+
+    assert (config.store.merchant_name, config.store.branch_name) == ("", "")
+
+
+@pytest.mark.parametrize("host", ["127.evil.example", "127.0.0.1.nip.io", "0.0.0.0", "::", "lan"])
+def test_config_names_that_only_look_like_loopback_need_a_token(host: str) -> None:
+    """Defect 14: SIDECAR_HOST=127.evil.example passed the loopback check (a string prefix)."""
+    config = load_config(None, {**STORE, "SIDECAR_HOST": host})
+
+    with pytest.raises(ConfigError) as caught:
+        load_secrets(config, {})
+
+    assert "$.sidecar.host" in str(caught.value) and "access token" in str(caught.value)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.3.2.1", "::1", "localhost"])
+def test_config_loopback_addresses_need_no_token(host: str) -> None:
+    config = load_config(None, {**STORE, "SIDECAR_HOST": host})
+
+    assert load_secrets(config, {}).access_token == ""
+
+
+def test_config_allowed_hosts_from_env_and_checked() -> None:
+    config = load_config(None, {**STORE, "SIDECAR_SIDECAR_ALLOWED_HOSTS": "till-3.local, ::1"})
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, {**STORE, "SIDECAR_SIDECAR_ALLOWED_HOSTS": "till-3.local:8787"})
+
+    assert config.sidecar.allowed_hosts == ["till-3.local", "::1"]
+    assert "$.sidecar.allowed_hosts[0]" in str(caught.value)
+
+
+async def test_config_empty_store_names_are_not_sent(
+    make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
+) -> None:
+    """Defect 14: names are optional; an empty one is left out of `merchant`, not sent as ""."""
+    sidecar = await make_sidecar(
+        make_config(SIDECAR_STORE_MERCHANT_NAME="", SIDECAR_STORE_BRANCH_NAME=" ")
+    )
+
+    response = await sidecar.post(
+        "/v1/finalize-payment", json={"customerId": "c-n", "paymentId": "p-n", "totalPaid": 4}
+    )
+
+    assert response.status == 200, await response.text()
+    sent = [r["json"] for r in simulator.sim.requests if r["path"].endswith("/payments")]
+    assert sent[-1]["merchant"] == {"uniqueId": "merchant-42", "branch": {"uniqueId": "branch-7"}}

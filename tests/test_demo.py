@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -73,3 +74,31 @@ async def test_demo_checkout_walkthrough(
     assert hold["state"] == "active" and hold["holdPoints"] == 100
     assert hold_state["state"] == "active"
     assert balance["availablePointsBalance"] == 400
+
+
+@pytest.mark.parametrize("taken", ["sidecar", "simulator", "control"])
+def test_demo_on_a_taken_port_says_which_and_exits_non_zero(tmp_path: Path, taken: str) -> None:
+    """Defect 14: `demo` on a port already in use printed its banner, then a traceback."""
+    port, sim_port = free_port(), free_port()
+    busy = {"sidecar": port, "simulator": sim_port, "control": sim_port + 1}[taken]
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", busy))
+        holder.listen()
+
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "sidecar", "demo", "--port", str(port)),
+                *("--simulator-port", str(sim_port), "--data-dir", str(tmp_path / "var")),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"port {busy}" in result.stderr and "already in use" in result.stderr
+    option = "--port" if taken == "sidecar" else "--simulator-port"
+    assert option in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "curl" not in result.stdout  # no banner for a demo that is not running

@@ -116,11 +116,12 @@ json_values = st.recursive(
     ),
     max_leaves=15,
 )
+# What sidecar.ids allows: no control, format or separator characters, not only dots.
 ids = st.text(
-    st.characters(min_codepoint=0x20, exclude_characters="/\\", exclude_categories=["Cs"]),
+    st.characters(exclude_characters="/\\", exclude_categories=["Cc", "Cf", "Zl", "Zp", "Cs"]),
     min_size=1,
     max_size=128,
-)
+).filter(lambda text: text.strip(".") != "")
 texts = st.text(max_size=256)
 tags = st.lists(texts, max_size=50)
 # Gameball's spec: extra values are strings or numbers.
