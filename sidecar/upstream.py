@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 AUTH_CODES = frozenset({1000, 1001, 1002})
+# 408 Request Timeout and 425 Too Early: the edge read nothing it acted on; the same call may
+# well succeed in a moment.
+TRY_AGAIN_STATUSES = frozenset({408, 425})
 
 # Gameball's paths under the base URL (openapi.json, /api/v4.0 prefix in the base).
 QUOTE_PATH = "/integrations/payments/cashback"
@@ -115,7 +118,8 @@ class GameballAuthError(GameballRejected):
 
 
 class GameballBusy(GameballRejected):
-    """2001: another call for the same customer is in progress; try again shortly."""
+    """2001: another call for the same customer is in progress (or a 408/425 from the edge);
+    try again shortly."""
 
     transient = True
 
@@ -246,8 +250,8 @@ def _interpret(status: int, content_type: str, payload: bytes, result_type: type
     message = error.message or f"HTTP {status}"
     if error.code in AUTH_CODES or (error.code is None and status in (401, 403)):
         raise GameballAuthError(message, http_status=status, code=error.code)
-    if error.code == 2001:
-        raise GameballBusy(message, http_status=status, code=2001)
+    if error.code == 2001 or status in TRY_AGAIN_STATUSES:
+        raise GameballBusy(message, http_status=status, code=error.code)
     raise GameballRejected(message, http_status=status, code=error.code)
 
 

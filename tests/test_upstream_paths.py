@@ -3,6 +3,7 @@ what the sidecar says about a failed call names the endpoint, never an id."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -113,3 +114,28 @@ def test_upstream_path_template_names_each_id_path() -> None:
     assert path_template(hold_path("x/y")) == "/integrations/transactions/hold/{holdReference}"
     assert path_template(balance_path("..")) == "/integrations/customers/{customerId}/balance"
     assert path_template("/integrations/payments") == "/integrations/payments"
+
+
+async def test_upstream_edge_408_is_retried_not_a_dead_letter(
+    sidecar: TestClient[Any, Any], simulator: SimulatorServer
+) -> None:
+    """A 408/425 page from the edge says "try again", not "this payload is wrong"."""
+    simulator.sim.set_fault("html503", status=408, paths=["/integrations/payments"], count=1)
+
+    response = await sidecar.post(
+        "/v1/finalize-payment",
+        json={"customerId": "cust-1001", "paymentId": "edge-408", "totalPaid": 5},
+    )
+    await wait_until_delivered(sidecar)
+
+    assert response.status == 202
+    states = [i["state"] for i in (await (await sidecar.get("/v1/outbox")).json())["items"]]
+    assert states == ["delivered"]
+
+
+async def wait_until_delivered(sidecar: TestClient[Any, Any], within: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while (await (await sidecar.get("/v1/status")).json())["outbox"]["queued"]:
+        assert loop.time() < deadline, "not delivered in time"
+        await asyncio.sleep(0.05)
