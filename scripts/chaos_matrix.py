@@ -1,5 +1,7 @@
-"""Suite 3, fault matrix: every answer class of DESIGN rule 5 and both expired-hold paths,
-injected one at a time into a real sidecar process; prints fault -> final state -> expected."""
+"""Suite 3, fault matrix: every class of Gameball answer (delivered, already applied after an
+unknown outcome, id taken on a first send, pause, retry, alarm, dead letter), a refund stored
+before its payment, and both expired-hold paths, injected one at a time into a real sidecar
+process; prints fault -> final state -> expected."""
 
 from __future__ import annotations
 
@@ -24,22 +26,49 @@ class Matrix:
         self.sidecar = sidecar
         self.rows: list[tuple[str, str, str, bool]] = []
 
-    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def post(
+        self, path: str, body: dict[str, Any], *, refused: str | None = None
+    ) -> dict[str, Any]:
+        """``refused``: the error code this call must be answered with (a dead letter the POS
+        hears about at once), instead of a 2xx."""
         async with self.session.post(self.sidecar.url + path, json=body) as response:
             answer: dict[str, Any] = await response.json()
-            if response.status not in (200, 202):
+            code = (answer.get("error") or {}).get("code")
+            if response.status not in (200, 202) and code != refused:
                 raise AssertionError(f"{path} answered {response.status}: {answer}")
+            if refused is not None and code != refused:
+                raise AssertionError(f"{path} answered {response.status}, not {refused}: {answer}")
             return answer
 
-    async def finalize(self, customer: str, payment_id: str, **extra: Any) -> int:
+    async def finalize(
+        self, customer: str, payment_id: str, *, refused: str | None = None, **extra: Any
+    ) -> int:
         body = {"customerId": customer, "paymentId": payment_id, "totalPaid": 10, **extra}
-        return int((await self.post("/v1/finalize-payment", body))["outboxId"])
+        await self.post("/v1/finalize-payment", body, refused=refused)
+        return await self.outbox_id("paymentId", payment_id)
 
-    async def refund(self, payment_id: str, refund_id: str, customer: str | None = None) -> int:
-        body: dict[str, Any] = {"paymentId": payment_id, "refundId": refund_id, "amount": 3}
+    async def refund(
+        self,
+        payment_id: str,
+        refund_id: str,
+        customer: str | None = None,
+        *,
+        refused: str | None = None,
+        amount: float | None = 3,
+    ) -> int:
+        body: dict[str, Any] = {"paymentId": payment_id, "refundId": refund_id}
+        if amount is not None:
+            body["amount"] = amount
         if customer:
             body["customerId"] = customer
-        return int((await self.post("/v1/refund", body))["outboxId"])
+        await self.post("/v1/refund", body, refused=refused)
+        return await self.outbox_id("refundId", refund_id)
+
+    async def outbox_id(self, field: str, value: str) -> int:
+        async with self.session.get(f"{self.sidecar.url}/v1/outbox?limit=1000") as response:
+            items = (await response.json())["items"]
+        kind = "payment" if field == "paymentId" else "refund"
+        return int(next(i["id"] for i in items if i[field] == value and i["kind"] == kind))
 
     async def hold(self, customer: str, checkout: str, points: int) -> str:
         body = {"customerId": customer, "checkoutId": checkout, "points": points}
@@ -79,10 +108,31 @@ async def scenarios(m: Matrix, simulator: SimulatorServer) -> None:
     await m.check("9004 (answer lost, resent)", lost, "delivered/already", tries=2)
 
     await m.finalize("mx-03", "mx-9001-pay")
-    sim.set_fault("gameball_error", status=422, code=9001, paths=["/refund"], count=1)
+    sim.set_fault("reset", paths=["/refund"], count=1)
+    sim.then_fault("gameball_error", status=422, code=9001, paths=["/refund"], count=1)
     await m.check(
-        "9001 (already cancelled)", await m.refund("mx-9001-pay", "mx-9001"), "delivered/already"
+        "9001 after an unknown outcome (reset, resent)",
+        await m.refund("mx-9001-pay", "mx-9001"),
+        "delivered/already",
+        tries=2,
     )
+    await m.finalize("mx-07", "mx-full-pay")
+    await m.refund("mx-full-pay", "mx-full-1", amount=None)
+    await m.check(
+        "9001 on a first send (payment already fully refunded)",
+        await m.refund("mx-full-pay", "mx-full-2", amount=None, refused="ALREADY_REFUNDED"),
+        "dead (9001)",
+    )
+    sim.set_fault("gameball_error", status=422, code=9004, paths=["/integrations/payments"])
+    await m.check(
+        "9004 on a first send (id taken by another call)",
+        await m.finalize("mx-08", "mx-taken", refused="TRANSACTION_ID_TAKEN"),
+        "dead (9004)",
+    )
+    sim.clear_faults()
+    early = await m.refund("mx-later-pay", "mx-early", customer="mx-09")
+    await m.finalize("mx-09", "mx-later-pay")
+    await m.check("refund stored before its payment", early, "delivered/ok")
 
     sim.set_fault("ratelimit", paths=["/integrations/payments"], count=1)
     outbox_id = await m.finalize("mx-04", "mx-429")
@@ -116,7 +166,11 @@ async def scenarios(m: Matrix, simulator: SimulatorServer) -> None:
     sim.set_fault(
         "gameball_error", status=422, code=3003, paths=["/integrations/payments"], count=1
     )
-    await m.check("3003 payload refused", await m.finalize("mx-05", "mx-3003"), "dead (3003)")
+    await m.check(
+        "3003 payload refused",
+        await m.finalize("mx-05", "mx-3003", refused="UPSTREAM_REJECTED"),
+        "dead (3003)",
+    )
 
     await m.check(
         "9005 refund of unknown payment",
@@ -177,7 +231,7 @@ async def run() -> bool:
         f"matrix: cases={len(matrix.rows)} matching={matched} spec_violations={outside_spec}",
         flush=True,
     )
-    return matched == len(matrix.rows) and len(matrix.rows) >= 16 and outside_spec == 0
+    return matched == len(matrix.rows) and len(matrix.rows) >= 19 and outside_spec == 0
 
 
 def main(quick: bool) -> bool:

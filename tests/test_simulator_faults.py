@@ -339,3 +339,17 @@ async def test_journal_keeps_json_and_raw_bodies(
 
     assert (sent["json"], sent["body"], sent["status"]) == (body, body, 200)
     assert (garbled["json"], garbled["body"], garbled["status"]) == (None, "not json", 400)
+
+
+async def test_faults_can_follow_one_another(
+    simulator: SimulatorServer, simulator_client: GameballClient
+) -> None:
+    simulator.sim.set_fault("error5xx", count=1)
+    simulator.sim.then_fault("gameball_error", status=422, code=9001, count=1)
+
+    first, _ = await simulator_client.get("/integrations/configurations/cashback")
+    second, body = await simulator_client.get("/integrations/configurations/cashback")
+    third, _ = await simulator_client.get("/integrations/configurations/cashback")
+
+    assert (first, second, third) == (500, 422, 200)
+    assert body["code"] == 9001

@@ -59,6 +59,8 @@ class FaultBoard:
         self.current = Fault()
         self._released = asyncio.Event()
         self._listeners: list[Callable[[Fault], None]] = []
+        # Faults that follow the current one once its count runs out, in order.
+        self._next: list[Fault] = []
 
     def subscribe(self, listener: Callable[[Fault], None]) -> None:
         self._listeners.append(listener)
@@ -77,22 +79,32 @@ class FaultBoard:
         status: int | None = None,
         code: int | None = None,
     ) -> Fault:
-        if mode not in MODES:
-            raise ValueError(f"unknown fault mode {mode!r}; known: {', '.join(sorted(MODES))}")
-        if count is not None and count < 1:
-            raise ValueError("count must be at least 1")
-        fault = Fault(
-            mode=mode,  # type: ignore[arg-type]  # checked against MODES above
-            paths=tuple(paths) if paths is not None else None,
-            remaining=count,
-            delay_seconds=DEFAULT_DELAY_SECONDS if delay_seconds is None else delay_seconds,
-            status=status,
-            code=code,
-        )
+        fault = _fault(mode, paths, count, delay_seconds, status, code)
+        self._next.clear()
         self._change(fault)
         return fault
 
+    def then(
+        self,
+        mode: str,
+        *,
+        paths: list[str] | tuple[str, ...] | None = None,
+        count: int | None = None,
+        delay_seconds: float | None = None,
+        status: int | None = None,
+        code: int | None = None,
+    ) -> Fault:
+        """A fault that takes over once the current one (and those queued before) ran out:
+        e.g. a reset, then a 9001 for the retry."""
+        fault = _fault(mode, paths, count, delay_seconds, status, code)
+        if self.current.mode == "none":
+            self._change(fault)
+        else:
+            self._next.append(fault)
+        return fault
+
     def clear(self) -> None:
+        self._next.clear()
         self._change(Fault())
 
     def take(self, path: str) -> Fault | None:
@@ -105,7 +117,7 @@ class FaultBoard:
             if left > 0:
                 self.current = msgspec.structs.replace(fault, remaining=left)
             else:
-                self._change(Fault())
+                self._change(self._next.pop(0) if self._next else Fault())
         return fault
 
     async def wait_released(self) -> None:
@@ -121,3 +133,25 @@ class FaultBoard:
         self.release_all()
         for listener in list(self._listeners):
             listener(fault)
+
+
+def _fault(
+    mode: str,
+    paths: list[str] | tuple[str, ...] | None,
+    count: int | None,
+    delay_seconds: float | None,
+    status: int | None,
+    code: int | None,
+) -> Fault:
+    if mode not in MODES:
+        raise ValueError(f"unknown fault mode {mode!r}; known: {', '.join(sorted(MODES))}")
+    if count is not None and count < 1:
+        raise ValueError("count must be at least 1")
+    return Fault(
+        mode=mode,  # type: ignore[arg-type]  # checked against MODES above
+        paths=tuple(paths) if paths is not None else None,
+        remaining=count,
+        delay_seconds=DEFAULT_DELAY_SECONDS if delay_seconds is None else delay_seconds,
+        status=status,
+        code=code,
+    )

@@ -89,6 +89,21 @@ class Simulator:
             mode, paths=paths, count=count, delay_seconds=delay_seconds, status=status, code=code
         )
 
+    def then_fault(
+        self,
+        mode: str,
+        *,
+        paths: list[str] | tuple[str, ...] | None = None,
+        count: int | None = None,
+        delay_seconds: float | None = None,
+        status: int | None = None,
+        code: int | None = None,
+    ) -> Fault:
+        """Queue a fault to follow the current one when its count runs out."""
+        return self.faults.then(
+            mode, paths=paths, count=count, delay_seconds=delay_seconds, status=status, code=code
+        )
+
     def clear_faults(self) -> None:
         self.faults.clear()
 
