@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sidecar import outbox
+from sidecar.store import queries
 
 
 def average_row_bytes(db_path: Path) -> int:
@@ -72,7 +72,7 @@ def snapshot(db_path: Path, copy: Path) -> int:
         sqlite3.connect(copy) as target,
     ):
         source.backup(target)
-        count = target.execute(outbox.OPEN_TOTALS).fetchone()[0]
+        count = target.execute(queries.OPEN_TOTALS).fetchone()[0]
     return int(count)
 
 
@@ -80,11 +80,11 @@ def statement_costs(copy: Path, repeat: int = 20) -> list[StatementCost]:
     """Time the outbox statements that run once per sale or once per replay pass."""
     now = time.time() + 3600
     statements = {
-        "OPEN_TOTALS (offline limits, every finalize)": (outbox.OPEN_TOTALS, ()),
-        "READY_HEADS (every replay pass)": (outbox.READY_HEADS, (now, 36)),
-        "NEXT_DUE (replay, when idle)": (outbox.NEXT_DUE, ()),
-        "COUNT_BY_STATE (/v1/status)": (outbox.COUNT_BY_STATE, ()),
-        "SELECT_BY_KEY (every finalize)": (outbox.SELECT_BY_KEY, ("payment:none",)),
+        "OPEN_TOTALS (offline limits, every finalize)": (queries.OPEN_TOTALS, ()),
+        "READY_HEADS (every replay pass)": (queries.READY_HEADS, (now, 36)),
+        "NEXT_DUE (replay, when idle)": (queries.NEXT_DUE, ()),
+        "COUNT_BY_STATE (/v1/status)": (queries.COUNT_BY_STATE, ()),
+        "SELECT_BY_KEY (every finalize)": (queries.SELECT_BY_KEY, ("payment:none",)),
     }
     costs = []
     with sqlite3.connect(copy) as db:

@@ -36,7 +36,7 @@ from chaos_common import (
 )
 
 from sidecar.simulator import Simulator, SimulatorServer
-from sidecar.storage import DB_NAME
+from sidecar.store.database import DB_NAME
 from tests.harness import SidecarProcess
 
 MIB = 1024 * 1024

@@ -21,7 +21,8 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sidecar.app import create_app
-from sidecar.config import Secrets, load_config
+from sidecar.config import load_config
+from sidecar.credentials import Secrets
 from sidecar.simulator import Simulator, SimulatorServer
 from tests.harness import STORE_ENV, free_port
 

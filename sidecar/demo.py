@@ -12,7 +12,8 @@ from collections.abc import Callable
 from aiohttp import web
 
 from .app import create_app
-from .config import Secrets, load_config
+from .config import load_config
+from .credentials import Secrets
 from .simulator import Simulator, SimulatorServer
 
 DEMO_API_KEY = "demo-api-key"

@@ -1,12 +1,91 @@
-"""One exception tree for everything the sidecar answers with an error; each class knows its
-HTTP status, its stable error code and whether the POS may retry."""
+"""The one exception tree: what the local API answers (``ApiError``: each class knows its HTTP
+status, its stable code and whether the POS may retry), what a call to Gameball can fail with
+(``GameballError``), and what configuration, storage or a command refuses."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-class SidecarError(Exception):
+class SidecarException(Exception):
+    """Root of every exception the sidecar raises on purpose."""
+
+
+class ConfigError(SidecarException):
+    """An invalid configuration; the message names the key and the value."""
+
+
+class StorageError(SidecarException):
+    """The database refused a write (disk full, read-only, locked, I/O error); nothing stored."""
+
+
+class SealError(StorageError):
+    """A sealed value cannot be opened: no key, or not the key it was sealed with."""
+
+
+class CommandError(SidecarException):
+    """A command could not do what was asked; the message says why."""
+
+
+class GameballError(SidecarException):
+    """A call to Gameball that did not give a usable answer. ``transient``: the same call may
+    succeed later; ``outcome_unknown``: Gameball may have applied it although no success was
+    heard (timeout or reset after sending, a 5xx), so a later "already exists" means it landed.
+    ``code`` is Gameball's own error code, when it sent one."""
+
+    transient = True
+    outcome_unknown = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        code: int | None = None,
+        outcome_unknown: bool | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+        self.code = code
+        if outcome_unknown is not None:
+            self.outcome_unknown = outcome_unknown
+
+
+class GameballUnreachable(GameballError):
+    """No answer at all: refused, reset, timed out, DNS, or the circuit is open."""
+
+
+class GameballServerError(GameballError):
+    """A 5xx or a non-JSON error page from Gameball or the edge in front of it."""
+
+    outcome_unknown = True
+
+
+class GameballRateLimited(GameballError):
+    """HTTP 429: the account-wide budget is spent."""
+
+
+class GameballRejected(GameballError):
+    """A 4xx answer about the request itself; the same request will be refused again."""
+
+    transient = False
+
+
+class GameballAuthError(GameballRejected):
+    """1000/1001/1002: our keys are wrong or missing."""
+
+
+class GameballBusy(GameballRejected):
+    """2001: another call for the same customer is in progress (or a 408/425 from the edge);
+    try again shortly."""
+
+    transient = True
+
+
+class ApiError(SidecarException):
+    """An answer of the local API that is not a success, in the one error shape."""
+
     status: int = 500
     code: str = "INTERNAL_ERROR"
     retryable: bool = False
@@ -41,15 +120,15 @@ class SidecarError(Exception):
         return {"error": error}
 
 
-class Unauthorized(SidecarError):
+class Unauthorized(ApiError):
     status, code = 401, "UNAUTHORIZED"
 
 
-class OriginNotAllowed(SidecarError):
+class OriginNotAllowed(ApiError):
     status, code = 403, "ORIGIN_NOT_ALLOWED"
 
 
-class HostNotAllowed(SidecarError):
+class HostNotAllowed(ApiError):
     """The Host header does not name this machine: a DNS-rebinding page, or a name store IT
     has not listed in ``sidecar.allowed_hosts``. 403 like ORIGIN_NOT_ALLOWED: the request is
     well formed, this sidecar refuses whoever sent it."""
@@ -57,11 +136,11 @@ class HostNotAllowed(SidecarError):
     status, code = 403, "HOST_NOT_ALLOWED"
 
 
-class MalformedJson(SidecarError):
+class MalformedJson(ApiError):
     status, code = 400, "MALFORMED_JSON"
 
 
-class ValidationFailed(SidecarError):
+class ValidationFailed(ApiError):
     status, code = 422, "VALIDATION_ERROR"
 
     @classmethod
@@ -69,111 +148,111 @@ class ValidationFailed(SidecarError):
         return cls(f"{path}: {message}", details=[{"field": path, "message": message}])
 
 
-class PayloadTooLarge(SidecarError):
+class PayloadTooLarge(ApiError):
     status, code = 413, "PAYLOAD_TOO_LARGE"
 
 
-class RouteNotFound(SidecarError):
+class RouteNotFound(ApiError):
     status, code = 404, "NOT_FOUND"
 
 
-class MethodNotAllowed(SidecarError):
+class MethodNotAllowed(ApiError):
     status, code = 405, "METHOD_NOT_ALLOWED"
 
 
-class IdempotencyConflict(SidecarError):
+class IdempotencyConflict(ApiError):
     status, code = 409, "IDEMPOTENCY_CONFLICT"
 
 
-class CustomerNotFound(SidecarError):
+class CustomerNotFound(ApiError):
     status, code = 404, "CUSTOMER_NOT_FOUND"
 
 
-class HoldNotFound(SidecarError):
+class HoldNotFound(ApiError):
     status, code = 404, "HOLD_NOT_FOUND"
 
 
-class InsufficientPoints(SidecarError):
+class InsufficientPoints(ApiError):
     status, code = 422, "INSUFFICIENT_POINTS"
 
 
-class UpstreamRejected(SidecarError):
+class UpstreamRejected(ApiError):
     """Gameball refused the request itself (a payload or business rule); retrying will not help."""
 
     status, code = 422, "UPSTREAM_REJECTED"
 
 
-class UpstreamAuthFailed(SidecarError):
+class UpstreamAuthFailed(ApiError):
     """Gameball refused our keys: a configuration problem for store IT, not for the cashier."""
 
     status, code = 502, "UPSTREAM_AUTH_FAILED"
 
 
-class UpstreamBusy(SidecarError):
+class UpstreamBusy(ApiError):
     status, code, retryable = 503, "UPSTREAM_BUSY", True
 
 
-class OfflineRedemptionUnavailable(SidecarError):
+class OfflineRedemptionUnavailable(ApiError):
     status, code, retryable = 503, "OFFLINE_REDEMPTION_UNAVAILABLE", True
 
 
-class EstimateUnavailable(SidecarError):
+class EstimateUnavailable(ApiError):
     status, code, retryable = 503, "ESTIMATE_UNAVAILABLE", True
 
 
-class BalanceUnavailable(SidecarError):
+class BalanceUnavailable(ApiError):
     status, code, retryable = 503, "BALANCE_UNAVAILABLE", True
 
 
-class StorageUnavailable(SidecarError):
+class StorageUnavailable(ApiError):
     status, code, retryable = 503, "STORAGE_UNAVAILABLE", True
 
 
-class OfflineLimitReached(SidecarError):
+class OfflineLimitReached(ApiError):
     """An offline limit (DESIGN rule 8) refused to queue more; ``code`` names which one."""
 
     status, code, retryable = 503, "OFFLINE_LIMIT", True
 
 
-class OutboxItemNotFound(SidecarError):
+class OutboxItemNotFound(ApiError):
     status, code = 404, "OUTBOX_ITEM_NOT_FOUND"
 
 
-class OutboxStateConflict(SidecarError):
+class OutboxStateConflict(ApiError):
     status, code = 409, "OUTBOX_STATE_CONFLICT"
 
 
-class HoldBelongsToAnotherCustomer(SidecarError):
+class HoldBelongsToAnotherCustomer(ApiError):
     """A sale named a hold this terminal made for someone else: nobody's points move for it."""
 
     status, code = 422, "HOLD_BELONGS_TO_ANOTHER_CUSTOMER"
 
 
-class HoldAlreadyUsed(SidecarError):
+class HoldAlreadyUsed(ApiError):
     status, code = 409, "HOLD_ALREADY_USED"
 
 
-class HoldReleased(SidecarError):
+class HoldReleased(ApiError):
     status, code = 409, "HOLD_RELEASED"
 
 
-class TransactionIdTaken(SidecarError):
+class TransactionIdTaken(ApiError):
     """Gameball already has a transaction with this id that this terminal did not send."""
 
     status, code = 409, "TRANSACTION_ID_TAKEN"
 
 
-class AlreadyRefunded(SidecarError):
+class AlreadyRefunded(ApiError):
     status, code = 409, "ALREADY_REFUNDED"
 
 
-class Discarded(SidecarError):
+class Discarded(ApiError):
     """Store IT gave up on this call by hand (``outbox discard``); the reason is kept."""
 
     status, code = 409, "DISCARDED"
 
 
-class RedemptionOutcomeUnknown(SidecarError):
+class RedemptionOutcomeUnknown(ApiError):
     """Gameball may or may not have redeemed: the answer was lost. The sidecar keeps asking;
     resending the same request returns what happened."""
 

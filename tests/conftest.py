@@ -13,8 +13,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from sidecar.app import Clocks, create_app
-from sidecar.config import Config, Secrets, load_config
+from sidecar.app import create_app
+from sidecar.clocks import REAL, Clocks
+from sidecar.config import Config, load_config
+from sidecar.credentials import Secrets
 from sidecar.simulator import SimulatorServer
 from tests.harness import STORE_ENV
 
@@ -59,7 +61,7 @@ def make_sidecar(
     async def make(
         config: Config | None = None, *, clocks: Clocks | None = None
     ) -> TestClient[Any, Any]:
-        app: web.Application = create_app(config or make_config(), SECRETS, clocks=clocks)
+        app: web.Application = create_app(config or make_config(), SECRETS, clocks=clocks or REAL)
         return await aiohttp_client(app)
 
     return make

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.config import ConfigError, load_config, load_secrets
+from sidecar.config import load_config
+from sidecar.credentials import load_secrets
+from sidecar.errors import ConfigError
 from sidecar.simulator import SimulatorServer
 from tests.conftest import MakeConfig, MakeSidecar
 

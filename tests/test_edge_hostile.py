@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from sidecar import ids
 from sidecar.app import connectivity_key, create_app
-from sidecar.config import Secrets
+from sidecar.credentials import Secrets
 from sidecar.simulator import SimulatorServer
 from tests.conftest import API_KEY, SECRET_KEY, MakeConfig, assert_error_shape
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from sidecar.app import components_key
 from sidecar.simulator import SimulatorServer
 from tests.conftest import MakeConfig, MakeSidecar, assert_error_shape, wait_until
 
@@ -174,12 +175,8 @@ async def test_estimate_gameball_payload_rejection_is_422_with_code(
 
 
 def _rules_cached(client: Client) -> bool:
-    from sidecar.app import rules_key
-
-    return client.app is not None and client.app[rules_key].default is not None
+    return client.app is not None and client.app[components_key].rules.default is not None
 
 
 def _tier_learned(client: Client, customer_id: str) -> bool:
-    from sidecar.app import rules_key
-
-    return client.app is not None and client.app[rules_key].knows(customer_id)
+    return client.app is not None and client.app[components_key].rules.knows(customer_id)

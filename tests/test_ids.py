@@ -135,7 +135,7 @@ def test_ids_one_definition_in_models_paths_and_openapi(sidecar_openapi: dict[st
 
 @pytest.fixture
 def sidecar_openapi() -> dict[str, Any]:
-    from sidecar.openapi import build_openapi
+    from sidecar.web.openapi import build_openapi
 
     return build_openapi()
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.outbox import NewItem, Outbox
-from sidecar.sealing import Sealer
-from sidecar.storage import DB_NAME, Storage
+from sidecar.store.database import DB_NAME, Database
+from sidecar.store.outbox import Outbox
+from sidecar.store.rows import NewItem
+from sidecar.store.sealing import Sealer
 
 REPO = Path(__file__).resolve().parent.parent
 UNIT = "gameball-sidecar.service"
@@ -270,11 +271,11 @@ def seed_outbox(
     data_dir: Path, *, pending: int = 0, dead: int = 0, key: bytes | None = None
 ) -> None:
     async def seed() -> None:
-        storage = await Storage.open(data_dir)
+        storage = await Database.open(data_dir)
         try:
             outbox = Outbox(storage, Sealer(key))
             for n in range(pending + dead):
-                item, _, _ = await outbox.enqueue(
+                stored = await outbox.enqueue(
                     NewItem(
                         kind="payment",
                         idem_key=f"payment:pay-{n}",
@@ -284,11 +285,10 @@ def seed_outbox(
                         amount=10.0,
                     ),
                     now=time.time(),
-                    limits=None,
                     claim=False,
                 )
                 if n >= pending:
-                    await outbox.dead(item, error="rejected", code=1004, now=time.time())
+                    await outbox.dead(stored.item, error="rejected", code=1004, now=time.time())
         finally:
             await storage.close()
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from sidecar.app import components_key
 from sidecar.simulator import SimulatorServer
 from tests.conftest import API_KEY, SECRET_KEY, wait_until
 
@@ -46,9 +47,7 @@ async def test_status_reports_store_connectivity_and_rules(
 
 
 def _status_rules_cached(client: Client) -> bool:
-    from sidecar.app import rules_key
-
-    return client.app is not None and client.app[rules_key].default is not None
+    return client.app is not None and client.app[components_key].rules.default is not None
 
 
 async def test_upstream_calls_carry_both_keys(sidecar: Client, simulator: SimulatorServer) -> None:

@@ -20,11 +20,13 @@ from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
 from sidecar.app import create_app
-from sidecar.config import ConfigError, Secrets, load_config, load_secrets
+from sidecar.config import load_config
+from sidecar.credentials import Secrets, load_secrets
+from sidecar.errors import ConfigError, StorageError
 from sidecar.logs import JsonFormatter
-from sidecar.openapi import build_openapi
 from sidecar.simulator import SimulatorServer
-from sidecar.storage import DB_NAME, StorageError
+from sidecar.store.database import DB_NAME
+from sidecar.web.openapi import build_openapi
 from tests.conftest import API_KEY, SECRET_KEY, STORE_ENV, MakeConfig, MakeSidecar
 
 Client = TestClient[Any, Any]

@@ -19,8 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar import errors
-from sidecar.http import validation_error
-from sidecar.models import (
+from sidecar.checkout.models import (
     ErrorBody,
     EstimateRequest,
     FinalizeRequest,
@@ -31,8 +30,10 @@ from sidecar.models import (
     hold_decoder,
     refund_decoder,
 )
-from sidecar.outbox import NewItem, Outbox
-from sidecar.storage import Storage
+from sidecar.store.database import Database
+from sidecar.store.outbox import Outbox
+from sidecar.store.rows import NewItem
+from sidecar.web.edge import validation_error
 from tests.conftest import MakeSidecar, assert_error_shape
 
 Client = TestClient[Any, Any]
@@ -61,7 +62,7 @@ def at_the_edge(decoder: Decoder, raw: bytes) -> Any:
         return errors.ValidationFailed.field("$", "the JSON is nested too deeply")
 
 
-def assert_4xx_for_the_pos(error: errors.SidecarError) -> None:
+def assert_4xx_for_the_pos(error: errors.ApiError) -> None:
     assert (error.status, error.code) in {(400, "MALFORMED_JSON"), (422, "VALIDATION_ERROR")}
     body = error.body()
     assert_error_shape(body, error.code)
@@ -261,7 +262,7 @@ def test_decoders_any_json_is_a_request_or_a_4xx(
 
     outcome = at_the_edge(decoder, raw)
 
-    if isinstance(outcome, errors.SidecarError):
+    if isinstance(outcome, errors.ApiError):
         assert_4xx_for_the_pos(outcome)
     else:
         assert isinstance(outcome, model)
@@ -312,7 +313,7 @@ async def test_http_edge_agrees_with_the_decoders(make_sidecar: MakeSidecar, end
         response = await client.post(path, data=raw, headers={"Content-Type": "application/json"})
 
         body = await response.json()
-        assert isinstance(expected, errors.SidecarError), raw
+        assert isinstance(expected, errors.ApiError), raw
         assert response.status == expected.status, (raw, body)
         assert body == expected.body() or expected.code == "MALFORMED_JSON", (raw, body)
         assert_error_shape(body, expected.code)
@@ -399,13 +400,11 @@ class Replay:
             body=b"{}",
             amount=1.0,
         )
-        row, created, claimed = await self.outbox.enqueue(
-            item, now=self.now, limits=None, claim=claim
-        )
-        assert created
-        self.queued.setdefault(customer, []).append(row.id)
-        if claimed:
-            self.inflight[row.id] = customer
+        stored = await self.outbox.enqueue(item, now=self.now, claim=claim)
+        assert stored.created
+        self.queued.setdefault(customer, []).append(stored.item.id)
+        if stored.claimed:
+            self.inflight[stored.item.id] = customer
 
     async def take_heads(self, limit: int) -> None:
         for head in await self.outbox.ready_heads(self.now, limit):
@@ -449,7 +448,7 @@ class Replay:
 
 
 async def replay(steps: list[Action], data_dir: Path) -> Replay:
-    storage = await Storage.open(data_dir)
+    storage = await Database.open(data_dir)
     try:
         state = Replay(Outbox(storage))
         for step in steps:

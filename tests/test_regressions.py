@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from sidecar.app import connectivity_key
 from sidecar.simulator import SimulatorServer
-from sidecar.storage import DB_NAME
+from sidecar.store.database import DB_NAME
 from tests.conftest import MakeConfig, MakeSidecar, assert_error_shape, wait_until
 from tests.test_outbox import (
     finalize,

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from sidecar.app import create_app
-from sidecar.config import Secrets
+from sidecar.credentials import Secrets
 from tests.conftest import API_KEY, SECRET_KEY, MakeConfig, assert_error_shape
 
 Client = TestClient[Any, Any]

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from sidecar.outbox import NewItem, Outbox
+from sidecar.errors import StorageError
 from sidecar.simulator import SimulatorServer
-from sidecar.storage import DB_NAME, Storage, StorageError
+from sidecar.store.database import DB_NAME, Database
+from sidecar.store.outbox import Outbox
+from sidecar.store.rows import NewItem
 from tests.conftest import STORE_ENV, MakeSidecar
 
 
@@ -29,30 +31,30 @@ def new_item(key: str, customer: str = "c-1") -> NewItem:
 
 
 async def test_storage_inflight_rows_return_to_pending_at_start(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path)
+    storage = await Database.open(tmp_path)
     outbox = Outbox(storage)
-    item, _, claimed = await outbox.enqueue(new_item("a"), now=1.0, limits=None, claim=True)
+    stored = await outbox.enqueue(new_item("a"), now=1.0, claim=True)
     await storage.close()
 
-    reopened = await Storage.open(tmp_path)
+    reopened = await Database.open(tmp_path)
     requeued = await Outbox(reopened).requeue_inflight(2.0)
-    again = await Outbox(reopened).get(item.id)
+    again = await Outbox(reopened).get(stored.item.id)
     await reopened.close()
 
-    assert claimed and item.state == "inflight"
+    assert stored.claimed and stored.item.state == "inflight"
     assert requeued == 1 and again is not None and again.state == "pending"
 
 
 async def test_storage_corrupt_file_is_moved_aside_not_deleted(tmp_path: Path) -> None:
     (tmp_path / DB_NAME).write_bytes(b"this is not a database at all" * 100)
 
-    storage = await Storage.open(tmp_path)
-    fresh = await Outbox(storage).enqueue(new_item("b"), now=1.0, limits=None, claim=False)
+    storage = await Database.open(tmp_path)
+    fresh = await Outbox(storage).enqueue(new_item("b"), now=1.0, claim=False)
     await storage.close()
 
     assert storage.recovered_from is not None and storage.recovered_from.exists()
     assert storage.recovered_from.read_bytes().startswith(b"this is not a database")
-    assert fresh[1] is True
+    assert fresh.created is True
 
 
 @pytest.fixture
@@ -74,7 +76,7 @@ async def test_storage_corruption_is_reported_on_status(
 
 
 async def test_storage_files_are_private(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path / "d")
+    storage = await Database.open(tmp_path / "d")
     await storage.close()
 
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o700
@@ -82,11 +84,11 @@ async def test_storage_files_are_private(tmp_path: Path) -> None:
 
 
 async def test_storage_prune_keeps_open_rows_and_checkpoint_truncates_wal(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path)
+    storage = await Database.open(tmp_path)
     outbox = Outbox(storage)
-    done, _, _ = await outbox.enqueue(new_item("old"), now=1.0, limits=None, claim=True)
+    done = (await outbox.enqueue(new_item("old"), now=1.0, claim=True)).item
     await outbox.delivered(done, outcome="ok", result=None, now=10.0)
-    waiting, _, _ = await outbox.enqueue(new_item("waiting"), now=2.0, limits=None, claim=False)
+    waiting = (await outbox.enqueue(new_item("waiting"), now=2.0, claim=False)).item
 
     pruned = await outbox.prune(before=100.0)
     await storage.checkpoint()
@@ -162,7 +164,7 @@ def test_storage_read_only_database_refuses_to_start(read_only_dir: Path, tmp_pa
 
 
 async def test_storage_error_is_typed(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path)
+    storage = await Database.open(tmp_path)
     try:
         with pytest.raises(StorageError):
             await storage.execute("INSERT INTO no_such_table VALUES (1)")
@@ -171,13 +173,14 @@ async def test_storage_error_is_typed(tmp_path: Path) -> None:
 
 
 async def test_storage_running_totals_match_a_full_count(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path)
+    storage = await Database.open(tmp_path)
     outbox = Outbox(storage)
     items = []
     for n in range(8):
-        item, _, _ = await outbox.enqueue(
-            new_item(f"t{n}", customer=f"c{n % 3}"), now=float(n), limits=None, claim=n == 0
+        stored = await outbox.enqueue(
+            new_item(f"t{n}", customer=f"c{n % 3}"), now=float(n), claim=n == 0
         )
+        item = stored.item
         items.append(item)
     await outbox.delivered(items[0], outcome="ok", result=None, now=10.0)
     await outbox.dead(items[1], error="x", code=3003, now=11.0)

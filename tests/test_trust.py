@@ -10,10 +10,11 @@ from typing import Any
 import msgspec
 from aiohttp.test_utils import TestClient
 
-from sidecar.app import Clocks
-from sidecar.outbox import NewItem, Outbox
+from sidecar.clocks import Clocks
 from sidecar.simulator import SimulatorServer
-from sidecar.storage import Storage
+from sidecar.store.database import Database
+from sidecar.store.outbox import Outbox
+from sidecar.store.rows import NewItem
 from tests.conftest import MakeConfig, MakeSidecar, assert_error_shape, wait_until
 from tests.test_outbox import finalize, hold, payment, status, wait_drained
 
@@ -450,7 +451,7 @@ async def store_row(
     hold_reference: str | None = None,
 ) -> None:
     """A row as an earlier version stored it, straight into the outbox."""
-    storage = await Storage.open(data_dir)
+    storage = await Database.open(data_dir)
     try:
         await Outbox(storage).enqueue(
             NewItem(
@@ -461,9 +462,10 @@ async def store_row(
                 body=msgspec.json.encode(body),
                 amount=float(body.get("totalPaid", 0)),
                 hold_reference=hold_reference,
+                hold_action="burn" if hold_reference else None,
             ),
             now=time.time(),
-            limits=None,
+            
             claim=False,
         )
     finally:

@@ -11,10 +11,11 @@ from typing import Any
 import msgspec
 from aiohttp.test_utils import TestClient
 
-from sidecar.outbox import NewItem, Outbox
 from sidecar.simulator import SimulatorServer
 from sidecar.simulator.app import PREFIX, create_api_app
-from sidecar.storage import Storage
+from sidecar.store.database import Database
+from sidecar.store.outbox import Outbox
+from sidecar.store.rows import NewItem
 from tests.conftest import MakeSidecar, wait_until
 from tests.gameball_spec import validate_request, validate_response
 from tests.simulator_fixtures import GameballClient
@@ -300,7 +301,7 @@ async def test_contract_rows_queued_with_nulls_are_cleaned_when_sent(
     make_sidecar: MakeSidecar, simulator: SimulatorServer, data_dir: Path
 ) -> None:
     """Rows stored by an earlier version kept the nulls; they are dropped at send."""
-    storage = await Storage.open(data_dir)
+    storage = await Database.open(data_dir)
     body = {
         "customerId": "cust-1001",
         "paymentId": "old-row",
@@ -319,7 +320,7 @@ async def test_contract_rows_queued_with_nulls_are_cleaned_when_sent(
             amount=12,
         ),
         now=time.time(),
-        limits=None,
+        
         claim=False,
     )
     await storage.close()

@@ -11,15 +11,11 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from sidecar.connectivity import Connectivity
+from sidecar.errors import GameballRejected
+from sidecar.gameball.client import UpstreamClient
+from sidecar.gameball.connectivity import Connectivity
+from sidecar.gameball.paths import balance_path, hold_path, path_template
 from sidecar.simulator import SimulatorServer
-from sidecar.upstream import (
-    GameballRejected,
-    UpstreamClient,
-    balance_path,
-    hold_path,
-    path_template,
-)
 from tests.simulator_fixtures import API_KEY, SECRET_KEY
 
 Client = TestClient[Any, Any]

@@ -1,0 +1,89 @@
+"""A customer's points balance for the cashier's screen: fresh from Gameball, from a short cache,
+or the last one seen (kept on disk) marked stale with its age when Gameball cannot be asked."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import msgspec
+
+from .. import errors
+from ..errors import GameballError, GameballRejected
+from ..gameball.client import UpstreamClient
+from ..gameball.codes import for_cashier
+from ..gameball.paths import balance_path
+from ..gameball.wire import GbBalance
+from ..store.database import Database
+from ..timefmt import iso_ms
+from .cache import AgedCache
+from .models import BalanceAnswer
+
+BALANCE_KEY = "balance:"
+_balance_decoder = msgspec.json.Decoder(GbBalance)
+
+
+class Balances:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        upstream: UpstreamClient,
+        cache: AgedCache[str, GbBalance],
+        budget: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = database
+        self._upstream = upstream
+        self._cache = cache
+        self._budget = budget
+        self._clock = clock
+
+    async def balance(self, customer_id: str) -> BalanceAnswer:
+        cached = self._cache.get(customer_id)
+        if cached is not None:
+            return self._answer(customer_id, cached[0], cached[1], "cache")
+        try:
+            async with asyncio.timeout(self._budget):
+                fresh = await self._upstream.call(
+                    "GET",
+                    balance_path(customer_id),
+                    GbBalance,
+                )
+        except GameballRejected as exc:
+            if exc.transient:
+                return await self._stale(customer_id)
+            raise for_cashier(exc, subject="the balance lookup") from None
+        except (GameballError, TimeoutError):
+            return await self._stale(customer_id)
+        now = self._clock()
+        self._cache.put(customer_id, fresh)
+        await self._db.put_value(BALANCE_KEY + customer_id, msgspec.json.encode(fresh), now)
+        return self._answer(customer_id, fresh, now, "upstream")
+
+    async def _stale(self, customer_id: str) -> BalanceAnswer:
+        saved = await self._db.get_value(BALANCE_KEY + customer_id)
+        if saved is None:
+            raise errors.BalanceUnavailable(
+                "Gameball cannot be reached and this customer's balance has not been seen on "
+                "this terminal before; try again when the store is back online"
+            )
+        return self._answer(customer_id, _balance_decoder.decode(saved[0]), saved[1], "stale")
+
+    def _answer(
+        self, customer_id: str, balance: GbBalance, as_of: float, source: str
+    ) -> BalanceAnswer:
+        return BalanceAnswer(
+            customerId=customer_id,
+            availablePointsBalance=balance.availablePointsBalance,
+            availablePointsValue=balance.availablePointsValue,
+            pendingPoints=balance.pendingPoints,
+            totalPointsBalance=balance.totalPointsBalance,
+            currency=balance.currency,
+            pointsName=balance.pointsName,
+            source=source,  # type: ignore[arg-type]
+            asOf=iso_ms(as_of),
+            ageSeconds=round(max(0.0, self._clock() - as_of), 3),
+            stale=source == "stale",
+        )

@@ -1,0 +1,85 @@
+"""The rules of a hold made on this terminal, and the one way a hold is asked of Gameball:
+only its own customer may burn it, once; a hold a sale names is not given back under it."""
+
+from __future__ import annotations
+
+from .. import errors
+from ..gameball.client import UpstreamClient
+from ..gameball.paths import HOLD_PATH
+from ..gameball.wire import GbHold, GbHoldAnswer
+from ..store.rows import Admission, NewItem
+from ..timefmt import TransactionClock
+
+
+async def request_hold(
+    upstream: UpstreamClient,
+    transaction_clock: TransactionClock,
+    customer_id: str,
+    *,
+    points: int | None = None,
+    amount: float | None = None,
+    otp: str | None = None,
+    ignore_otp: bool | None = None,
+    hash_: str | None = None,
+) -> GbHoldAnswer:
+    """The one place a hold is asked of Gameball (at the till, and again at replay)."""
+    body = GbHold(
+        customerId=customer_id,
+        transactionTime=transaction_clock.next(customer_id),
+        pointsToHold=points,
+        amountToHold=amount,
+        otp=otp,
+        ignoreOTP=ignore_otp,
+        hash=hash_,
+    )
+    return await upstream.call("POST", HOLD_PATH, GbHoldAnswer, body=body)
+
+
+def may_burn(admission: Admission) -> None:
+    """A sale may burn a hold made on this terminal only for its own customer, and only once;
+    a hold made elsewhere (another till) is for Gameball to judge."""
+    hold, new = admission.hold, admission.new
+    if hold is None or new.hold_action != "burn":
+        return
+    reference = new.hold_reference
+    if hold.customer_id != new.customer_id:
+        raise errors.HoldBelongsToAnotherCustomer(
+            f"Hold {reference!r} was made for another customer; a sale may only redeem the "
+            "points its own customer held"
+        )
+    if hold.state in ("released", "failed"):
+        raise errors.HoldReleased(
+            f"Hold {reference!r} was released; hold the points again for this sale"
+        )
+    if hold.state in ("used", "redeeming") or hold.claimed_by not in (None, new.idem_key):
+        named = f" by sale {_sale_id(hold.claimed_by)!r}" if hold.claimed_by else ""
+        raise errors.HoldAlreadyUsed(
+            f"Hold {reference!r} was already redeemed{named}; do not give the discount twice"
+        )
+
+
+def may_release(admission: Admission) -> None:
+    """A hold a sale names (or a redemption is settling) is not given back under it."""
+    hold = admission.hold
+    if hold is not None and (hold.state in ("used", "redeeming") or hold.claimed_by):
+        named = f" by sale {_sale_id(hold.claimed_by)!r}" if hold.claimed_by else ""
+        raise errors.HoldAlreadyUsed(
+            f"Hold {admission.new.hold_reference!r} is already being redeemed{named}, so it "
+            "cannot be released"
+        )
+
+
+def release_item(reference: str, customer_id: str, *, hold_action: str | None = None) -> NewItem:
+    return NewItem(
+        kind="release",
+        idem_key=f"release:{reference}",
+        fingerprint=b"release",
+        customer_id=customer_id,
+        body=b"{}",
+        hold_reference=reference,
+        hold_action="release" if hold_action else None,
+    )
+
+
+def _sale_id(claimed_by: str | None) -> str:
+    return (claimed_by or "").partition(":")[2]

@@ -1,0 +1,88 @@
+"""Replay's side of holds: when the hold a queued sale burns is gone at Gameball, hold the same
+points again for that sale's own customer, or say why nothing can be redeemed (finance sees
+it as ``redemption_failed``)."""
+
+from __future__ import annotations
+
+import logging
+
+from ..delivery.holdkeeper import Replacement
+from ..errors import GameballAuthError, GameballError, GameballRejected
+from ..gameball.client import UpstreamClient
+from ..gameball.paths import hold_path
+from ..gameball.wire import GbHoldState
+from ..store.holdbook import HoldBook
+from ..store.rows import Item
+from ..timefmt import TransactionClock
+from .holdrules import request_hold
+
+log = logging.getLogger(__name__)
+
+
+class HoldRenewal:
+    """The checkout's answer to delivery's ``HoldKeeper``."""
+
+    def __init__(
+        self,
+        *,
+        book: HoldBook,
+        upstream: UpstreamClient,
+        transaction_clock: TransactionClock,
+        rehold_expired: bool,
+    ) -> None:
+        self._book = book
+        self._upstream = upstream
+        self._tx_clock = transaction_clock
+        self._rehold_expired = rehold_expired
+
+    async def replace(self, item: Item) -> Replacement:
+        reference = item.hold_reference or ""
+        hold = await self._book.by_reference(reference)
+        state: str | None = hold.state if hold is not None else None
+        if state not in ("used", "released"):
+            state = await self._gameball_state(reference)
+        if hold is not None and hold.customer_id != item.customer_id:
+            return _earn_only("the hold belongs to another customer; nothing was redeemed")
+        if state == "used":
+            # Burned already, by an earlier send of this sale (the resend then meets 9004,
+            # which an uncertain row counts as delivered) or by another call: never twice.
+            return _earn_only("the hold was already used; nothing was redeemed by this payment")
+        if state == "released":
+            return _earn_only("the hold was released before the payment reached Gameball")
+        if not self._rehold_expired or item.outcome == "reheld":
+            return _earn_only("the hold expired before the payment reached Gameball")
+        if hold is None or hold.hold_points <= 0:
+            return _earn_only("the hold expired and was not made here, so it cannot be held again")
+        try:
+            held = await request_hold(
+                self._upstream,
+                self._tx_clock,
+                item.customer_id,
+                points=int(hold.hold_points),
+                ignore_otp=True,
+            )
+        except GameballRejected as exc:
+            if exc.transient or isinstance(exc, GameballAuthError):
+                raise
+            log.warning("re-hold for outbox item %d refused (%s)", item.id, exc.code)
+            return _earn_only("the hold expired and the points could not be held again")
+        return Replacement(reference=held.holdReference, outcome="reheld")
+
+    async def give_back(self, reference: str) -> None:
+        try:
+            await self._upstream.call("DELETE", hold_path(reference), dict)
+        except GameballError as exc:
+            log.warning("fresh hold not released (%s); it lapses at expiry", exc.code)
+
+    async def _gameball_state(self, reference: str) -> str:
+        try:
+            state = await self._upstream.call("GET", hold_path(reference), GbHoldState)
+        except GameballRejected as exc:
+            if exc.transient or isinstance(exc, GameballAuthError):
+                raise
+            return "gone"
+        return (state.state or "").strip().lower()
+
+
+def _earn_only(why: str) -> Replacement:
+    return Replacement(reference=None, outcome="redemption_failed", note=why)

@@ -1,0 +1,221 @@
+"""The one place that decides when a call may go to Gameball: one call in flight per customer
+(Gameball answers 2001 to overlapping ones), nothing while offline, rate limited or mis-keyed
+(but the probes). A new row is stored first, then delivered at once when it may be; the replay
+loop takes the head of each customer's queue, oldest first, in parallel across customers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import aiojobs
+
+from ..errors import StorageError
+from ..gameball.connectivity import Connectivity
+from ..store.outbox import Outbox
+from ..store.rows import Check, Item, NewItem, Stored
+from .alarm import Alarm
+from .pacing import Pacer
+from .sender import Sender
+
+log = logging.getLogger(__name__)
+
+IDLE_TICK = 1.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        sender: Sender,
+        connectivity: Connectivity,
+        pacer: Pacer,
+        alarm: Alarm,
+        scheduler: aiojobs.Scheduler,
+        concurrency: int,
+        alarm_retry: float,
+        clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._outbox = outbox
+        self._sender = sender
+        self._connectivity = connectivity
+        self._pacer = pacer
+        self._alarm = alarm
+        self._scheduler = scheduler
+        self._concurrency = concurrency
+        self._alarm_retry = alarm_retry
+        self._clock = clock
+        self._timer = timer
+        # Customers with a call to Gameball in flight, from replay or from a till.
+        self._busy: set[str] = set()
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_alarm_try = 0.0
+        self._due_now = False
+        self._stopping = False
+        self.problem: str | None = None
+        self.last_delivered_at: float | None = None
+        connectivity.on_recovery(self.recovered)
+
+    def may_send_now(self, customer_id: str) -> bool:
+        """May a new call for this customer go to Gameball this moment?"""
+        return not (
+            self._connectivity.offline
+            or self._alarm.raised
+            or self._pacer.paused
+            or customer_id in self._busy
+        )
+
+    async def submit(
+        self, new: NewItem, *, check: Check | None, budget: float | None, started: float
+    ) -> Stored:
+        """Store the row (``check`` may refuse it), then deliver it at once if it may go,
+        waiting for Gameball's answer until ``budget`` seconds after ``started`` (None: not at
+        all, for work nobody waits on). Returns the row as it stands then: delivered, or still
+        queued for replay."""
+        stored = await self._outbox.enqueue(
+            new, now=self._clock(), check=check, claim=self.may_send_now(new.customer_id)
+        )
+        if not stored.created or not stored.claimed:
+            self.wake()
+            return stored
+        item = stored.item
+        self._busy.add(item.customer_id)
+        if budget is None:
+            await self._scheduler.spawn(self._deliver(item))
+            return stored
+        delivery = self._scheduler.shield(self._deliver(item))
+        try:
+            await asyncio.wait_for(delivery, timeout=max(0.0, budget - (self._timer() - started)))
+        except TimeoutError:
+            # The call goes on and its answer is recorded on the row. A Gameball this slow
+            # counts as unreachable so the next sales queue without waiting, but only if the
+            # call was really out there (not just waiting its turn under the rate limit).
+            if self._sender.on_the_wire(item.id):
+                self._connectivity.record_failure("no answer within the finalize budget")
+        try:
+            latest = await self._outbox.get(item.id)
+        except StorageError:
+            latest = None  # stored already: "queued" is true, whatever happens next
+        return Stored(item=latest or item, created=True, claimed=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def recovered(self) -> None:
+        self._due_now = True
+        self._wake.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def stop(self, grace: float) -> None:
+        """Start nothing new; let calls already in flight finish for up to ``grace`` seconds,
+        so their answers are recorded instead of being asked again after the restart."""
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            log.info("waiting up to %.0fs for %d call(s) in flight", grace, len(self._tasks))
+            await asyncio.wait(set(self._tasks), timeout=grace)
+        await self._cancel_all()
+
+    async def run(self) -> None:
+        try:
+            while not self._stopping:
+                # Cleared before looking, so a wake-up that comes while we look is not lost.
+                self._wake.clear()
+                try:
+                    await self._pass()
+                    self.problem = None
+                except Exception as exc:
+                    # A locked or failing disk must not end replay for good: say so, try again.
+                    if self.problem is None:
+                        log.exception("replay pass failed; retrying")
+                    self.problem = f"replay is failing: {exc}"
+                    await self._sleep(IDLE_TICK)
+        finally:
+            if not self._stopping:
+                await self._cancel_all()
+
+    async def _pass(self) -> None:
+        if self._due_now:
+            self._due_now = False
+            await self._outbox.make_all_due(self._clock())
+        started = await self._start_due()
+        await self._sleep(IDLE_TICK if started else await self._idle_wait())
+
+    async def _cancel_all(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _start_due(self) -> int:
+        slots = self._concurrency - len(self._tasks)
+        if slots <= 0 or not self._replay_may_send():
+            return 0
+        if self._connectivity.offline:
+            slots = 1  # the probe: one call decides whether Gameball is back
+        if self._alarm.raised:
+            # One row at a time, now and then, to notice when the keys work again.
+            if self._timer() - self._last_alarm_try < self._alarm_retry:
+                return 0
+            self._last_alarm_try = self._timer()
+            slots = 1
+        heads = await self._outbox.ready_heads(self._clock(), slots * 4 + len(self._busy))
+        started = 0
+        for item in heads:
+            if started >= slots:
+                break
+            if item.customer_id in self._busy:
+                continue
+            if not await self._outbox.claim(item.id, self._clock()):
+                continue
+            self._busy.add(item.customer_id)
+            task = asyncio.get_running_loop().create_task(self._deliver(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started += 1
+        return started
+
+    async def _deliver(self, item: Item) -> None:
+        """Send one claimed row, from replay or a till, and free its customer's lane after."""
+        try:
+            verdict = await self._sender.deliver(item)
+            if verdict == "delivered":
+                self.last_delivered_at = self._clock()
+        except Exception:
+            log.exception("delivering outbox item %d failed unexpectedly", item.id)
+            await self._sender.requeue_after_crash(item)
+        finally:
+            self._busy.discard(item.customer_id)
+            self._wake.set()
+
+    def _replay_may_send(self) -> bool:
+        return (not self._connectivity.offline or self._connectivity.probe_due()) and not (
+            self._pacer.paused
+        )
+
+    async def _idle_wait(self) -> float:
+        if len(self._tasks) >= self._concurrency:
+            return IDLE_TICK * 5  # a finishing delivery wakes us
+        if self._pacer.paused:
+            return self._pacer.pause_remaining()
+        if self._connectivity.offline:
+            return max(0.05, min(IDLE_TICK, self._connectivity.seconds_to_next_probe()))
+        if self._alarm.raised:
+            return max(0.05, self._alarm_retry - (self._timer() - self._last_alarm_try))
+        due = await self._outbox.next_due()
+        if due is None:
+            return IDLE_TICK * 5
+        return max(0.01, min(IDLE_TICK * 5, due - self._clock()))
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            pass

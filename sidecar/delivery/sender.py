@@ -1,0 +1,284 @@
+"""Sends one outbox row to Gameball and records what became of it, by what the answer means:
+delivered; already applied (only after a send whose outcome was unknown, else the id is taken);
+retry later with backoff; pause everything (429); configuration alarm (1000-1002); the hold is
+gone (re-hold, or earn only); a refund waiting for its payment; or a dead letter."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+import backoff
+import msgspec
+
+from ..errors import (
+    GameballAuthError,
+    GameballError,
+    GameballRateLimited,
+    GameballRejected,
+    StorageError,
+)
+from ..gameball.client import UpstreamClient
+from ..gameball.codes import Code, Meaning, meaning_of
+from ..gameball.paths import PAYMENTS_PATH, REFUND_PATH, hold_path
+from ..gameball.wire import GbPaymentAnswer, GbRefundAnswer, as_number, without_nulls
+from ..store.outbox import Outbox
+from ..store.rows import Item
+from .alarm import Alarm
+from .holdkeeper import HoldKeeper
+from .pacing import Pacer
+
+log = logging.getLogger(__name__)
+
+Verdict = Literal["delivered", "retry", "paused", "alarm", "dead"]
+PATHS = {"payment": PAYMENTS_PATH, "refund": REFUND_PATH}
+# A row moved to the next free millisecond this often and still refused (9003) is dead.
+RETIME_ATTEMPTS = 10
+
+
+class Sender:
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        upstream: UpstreamClient,
+        pacer: Pacer,
+        alarm: Alarm,
+        holds: HoldKeeper,
+        retry_base: float,
+        retry_cap: float,
+        refund_wait_attempts: int,
+        on_verdict: Callable[[str, str], None] = lambda *_: None,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[float], float] = backoff.full_jitter,
+    ) -> None:
+        self._outbox = outbox
+        self._upstream = upstream
+        self._pacer = pacer
+        self._alarm = alarm
+        self._holds = holds
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
+        self._refund_wait_attempts = refund_wait_attempts
+        self._clock = clock
+        self._jitter = jitter
+        self._on_verdict = on_verdict
+        # Rows whose call has left the pacer and is on its way to Gameball right now.
+        self._on_the_wire: set[int] = set()
+
+    def on_the_wire(self, item_id: int) -> bool:
+        return item_id in self._on_the_wire
+
+    async def deliver(self, item: Item) -> Verdict:
+        """Send the row (already claimed ``inflight``) once; record and return the verdict."""
+        try:
+            verdict = await self._record(item)
+        except StorageError as exc:
+            log.error("outbox item %d: its outcome could not be written (%s)", item.id, exc)
+            await self.requeue_after_crash(item, reason=f"outcome not written: {exc}")
+            verdict = "retry"
+        self._on_verdict(item.kind, verdict)
+        return verdict
+
+    async def requeue_after_crash(self, item: Item, reason: str = "internal error") -> None:
+        """Something other than Gameball interrupted this row (a bug, or a write the disk
+        refused, perhaps after Gameball took the call): put it back in the queue, as a send
+        whose outcome is unknown. The disk may refuse this too, so keep trying while the caller
+        still holds the customer's lane."""
+        attempt = 0
+        while True:
+            now = self._clock()
+            try:
+                await self._outbox.retry_later(
+                    item.id,
+                    at=now + 5,
+                    error=f"{reason} (see the log)",
+                    code=None,
+                    now=now,
+                    uncertain=True,
+                )
+                return
+            except StorageError as exc:
+                if attempt == 0:
+                    log.error("outbox item %d cannot be put back yet: %s", item.id, exc)
+                await asyncio.sleep(min(30.0, 0.5 * 2 ** min(attempt, 6)))
+                attempt += 1
+
+    async def _record(self, item: Item) -> Verdict:
+        try:
+            return await self._attempt(item)
+        except GameballError as exc:
+            return await self._failed(item, exc)
+
+    async def _attempt(self, item: Item) -> Verdict:
+        answer = await self._send(item)
+        await self._outbox.delivered(
+            item,
+            outcome=item.outcome or "ok",
+            result=msgspec.json.encode(answer),
+            now=self._clock(),
+            note=item.note,
+        )
+        self._alarm.clear()
+        return "delivered"
+
+    async def _send(self, item: Item) -> dict[str, Any]:
+        await self._pacer.acquire()
+        self._on_the_wire.add(item.id)
+        try:
+            return await self._call(item)
+        finally:
+            self._on_the_wire.discard(item.id)
+
+    async def _call(self, item: Item) -> dict[str, Any]:
+        if item.kind == "release":
+            await self._upstream.call("DELETE", hold_path(item.hold_reference or ""), dict)
+            return {}
+        body = without_nulls(item.body)
+        if item.kind == "payment":
+            paid = await self._upstream.call(
+                "POST", PATHS["payment"], GbPaymentAnswer, raw_body=body
+            )
+            return {
+                "rewardedPoints": as_number(paid.rewardedPoints),
+                "redeemedPoints": as_number(paid.redeemedPoints),
+            }
+        refunded = await self._upstream.call("POST", PATHS["refund"], GbRefundAnswer, raw_body=body)
+        return {
+            "refundAmount": as_number(refunded.refundAmount),
+            "refundEquivalentPoints": as_number(refunded.refundEquivalentPoints),
+        }
+
+    async def _failed(self, item: Item, exc: GameballError) -> Verdict:
+        now = self._clock()
+        if isinstance(exc, GameballRateLimited):
+            self._pacer.rate_limited()
+            await self._outbox.retry_later(
+                item.id, at=now, error=exc.message, code=exc.http_status, now=now, counts=False
+            )
+            return "paused"
+        if isinstance(exc, GameballAuthError):
+            self._alarm.raise_(exc.message, exc.code)
+            await self._outbox.retry_later(
+                item.id, at=now, error=exc.message, code=exc.code, now=now, counts=False
+            )
+            return "alarm"
+        if isinstance(exc, GameballRejected) and not exc.transient:
+            return await self._rejected(item, exc)
+        await self._outbox.retry_later(
+            item.id,
+            at=now + self._backoff(item.attempts),
+            error=exc.message,
+            code=exc.code,
+            now=now,
+            uncertain=exc.outcome_unknown,
+        )
+        return "retry"
+
+    async def _rejected(self, item: Item, exc: GameballRejected) -> Verdict:
+        now = self._clock()
+        meaning = meaning_of(exc.code)
+        if item.kind == "release" and meaning == Meaning.HOLD_GONE:
+            # Released already, used, or lapsed: either way the points are not locked.
+            return await self._already(item, exc)
+        if meaning == Meaning.ALREADY and item.uncertain:
+            # An earlier send of this very row may have landed, and Gameball says it has.
+            return await self._already(item, exc)
+        if meaning == Meaning.HOLD_GONE and item.hold_action == "burn" and item.hold_reference:
+            return await self._hold_gone(item)
+        if meaning == Meaning.RETIME and item.attempts < RETIME_ATTEMPTS:
+            # Another till's transaction for this customer has this very millisecond.
+            retimed = await self._outbox.retime(item, now)
+            await self._outbox.retry_later(
+                retimed.id, at=now, error=exc.message, code=exc.code, now=now
+            )
+            return "retry"
+        if meaning == Meaning.WAIT and item.after_key is not None:
+            waiting = await self._may_still_land(item)
+            if waiting is not None:
+                await self._outbox.retry_later(
+                    item.id,
+                    at=now + self._backoff(item.attempts),
+                    error=waiting,
+                    code=exc.code,
+                    now=now,
+                    blocking=False,
+                )
+                return "retry"
+        # On a first send, "already exists" means another call took the id: a conflict for a
+        # person to look at, never a delivery.
+        await self._outbox.dead(item, error=_dead_reason(exc), code=exc.code, now=now)
+        log.warning("outbox item %d (%s) dead-lettered: %s", item.id, item.kind, exc.code)
+        return "dead"
+
+    async def _already(self, item: Item, exc: GameballRejected) -> Verdict:
+        await self._outbox.delivered(
+            item, outcome="already", result=None, now=self._clock(), note=exc.message, code=exc.code
+        )
+        return "delivered"
+
+    async def _hold_gone(self, item: Item) -> Verdict:
+        """Gameball no longer has the hold this sale burns: hold the same points again for the
+        same customer and send with the new reference; if that cannot be, send the earning
+        alone and flag the row ``redemption_failed`` for finance."""
+        try:
+            await self._pacer.acquire()  # the fresh hold is a call on the account's budget
+            replacement = await self._holds.replace(item)
+        except GameballError as exc:
+            return await self._failed(item, exc)
+        body = msgspec.json.decode(item.body)
+        if replacement.reference is not None:
+            body["redemption"]["pointsHoldReference"] = replacement.reference
+        else:
+            body.pop("redemption", None)
+        await self._outbox.rewrite_body(
+            item.id,
+            body=msgspec.json.encode(body),
+            hold_reference=replacement.reference,
+            outcome=replacement.outcome,
+            note=replacement.note,
+            now=self._clock(),
+        )
+        rewritten = await self._outbox.get(item.id)
+        assert rewritten is not None
+        try:
+            return await self._attempt(rewritten)
+        except GameballError as exc:
+            if replacement.reference and meaning_of(exc.code) == Meaning.ALREADY:
+                # The sale had landed after all: the fresh hold must not lock the points.
+                await self._holds.give_back(replacement.reference)
+            return await self._failed(rewritten, exc)
+
+    async def _may_still_land(self, item: Item) -> str | None:
+        """Why a refund Gameball cannot match to its payment (9005) should wait, or None when
+        it should not wait any longer."""
+        payment = await self._outbox.by_key(item.after_key) if item.after_key else None
+        if payment is not None and payment.state in ("pending", "inflight"):
+            return "waiting for the payment it reverses, still queued on this terminal"
+        if payment is not None and payment.state != "delivered":
+            return None  # refused or discarded: it will never land
+        # Delivered just now, or finalized elsewhere (another till): give it a while.
+        if item.attempts + 1 < self._refund_wait_attempts:
+            return "the payment this refund reverses has not reached Gameball yet"
+        return None
+
+    def _backoff(self, attempts: int) -> float:
+        """Capped exponential backoff with full jitter (AWS's "full jitter")."""
+        ceiling = min(self._retry_cap, self._retry_base * 2 ** min(attempts, 30))
+        return max(0.05, self._jitter(ceiling))
+
+
+def _dead_reason(exc: GameballRejected) -> str:
+    if exc.code == Code.ID_EXISTS:
+        return (
+            "Gameball already has a transaction with this id that this terminal did not send "
+            f"(another till or a redemption used it): {exc.message}"
+        )
+    if exc.code == Code.ALREADY_CANCELLED:
+        return f"the payment was already fully refunded at Gameball: {exc.message}"
+    if exc.code == Code.REVERSED_NOT_FOUND:
+        return f"Gameball does not have the payment this refund reverses: {exc.message}"
+    return exc.message

@@ -1,0 +1,185 @@
+"""Every SQL statement the sidecar runs, as named constants with bound parameters. Nothing else
+in the package writes SQL (the schema itself is in ``migrations``)."""
+
+from __future__ import annotations
+
+# --- key/value: earning rules, last balances, connectivity, the sealing check -------------
+
+KV_PUT = (
+    "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) "
+    "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+)
+KV_GET = "SELECT value, updated_at FROM kv WHERE key = ?"
+
+# --- holds made on this terminal -----------------------------------------------------------
+
+HOLD_COLUMNS = (
+    "hold_reference, checkout_id, fingerprint, customer_id, hold_points, hold_amount, state, "
+    "expires_at, answer, created_at, updated_at, claimed_by, redeem_id, redeem_uncertain, error"
+)
+HOLD_INSERT = (
+    "INSERT INTO holds (hold_reference, checkout_id, fingerprint, customer_id, hold_points, "
+    "hold_amount, state, expires_at, answer, created_at, updated_at, redeem_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+HOLD_BY_CHECKOUT = f"SELECT {HOLD_COLUMNS} FROM holds WHERE checkout_id = ?"
+HOLD_BY_REFERENCE = f"SELECT {HOLD_COLUMNS} FROM holds WHERE hold_reference = ?"
+# What Gameball reports never undoes what this terminal knows for sure: a hold released or
+# burned here stays so, and a redemption in doubt is settled only by its own check.
+HOLD_REFRESH_STATE = (
+    "UPDATE holds SET state = ?, expires_at = COALESCE(?, expires_at), updated_at = ? "
+    "WHERE hold_reference = ? AND state NOT IN ('used', 'released', 'redeeming', 'failed')"
+)
+HOLD_SETTLE = (
+    "UPDATE holds SET state = ?, answer = ?, error = ?, updated_at = ? WHERE hold_reference = ?"
+)
+HOLD_REDEEM_UNCERTAIN = (
+    "UPDATE holds SET redeem_uncertain = 1, updated_at = ? WHERE hold_reference = ?"
+)
+HOLD_DELETE = "DELETE FROM holds WHERE hold_reference = ?"
+HOLDS_REDEEMING = f"SELECT {HOLD_COLUMNS} FROM holds WHERE state = 'redeeming'"
+
+# --- the outbox ------------------------------------------------------------------------------
+
+COLUMNS = (
+    "id, kind, idem_key, fingerprint, customer_id, body, amount, tx_ms, after_key, "
+    "hold_reference, state, outcome, attempts, next_attempt_at, last_error, last_code, result, "
+    "created_at, updated_at, delivered_at, discard_reason, uncertain, blocking, note, "
+    "hold_action"
+)
+SELECT_BY_KEY = f"SELECT {COLUMNS} FROM outbox WHERE idem_key = ?"
+SELECT_BY_ID = f"SELECT {COLUMNS} FROM outbox WHERE id = ?"
+# Everything a new row's admission depends on, in one read: the row already stored under its
+# key (if any), the hold it names, the open totals, whether what it waits for is still open,
+# whether its customer has a call in the way, and the first millisecond at or after its event
+# time that no other row of its customer uses (Gameball refuses two at one instant: 9003).
+ADMISSION = f"""
+    SELECT
+        (SELECT customer_id FROM holds WHERE hold_reference = :hold),
+        (SELECT state FROM holds WHERE hold_reference = :hold),
+        (SELECT claimed_by FROM holds WHERE hold_reference = :hold),
+        t.open_count,
+        t.open_amount,
+        EXISTS (SELECT 1 FROM outbox WHERE idem_key = :after
+                AND state IN ('pending', 'inflight')),
+        EXISTS (SELECT 1 FROM outbox WHERE customer_id = :customer
+                AND state IN ('pending', 'inflight') AND blocking = 1),
+        (WITH RECURSIVE free(ms) AS (
+             SELECT :ms WHERE :ms IS NOT NULL
+             UNION ALL
+             SELECT ms + 1 FROM free WHERE EXISTS (
+                 SELECT 1 FROM outbox WHERE customer_id = :customer AND tx_ms = free.ms))
+         SELECT MAX(ms) FROM free),
+        o.*
+    FROM outbox_totals AS t
+    LEFT JOIN (SELECT {COLUMNS} FROM outbox WHERE idem_key = :key) AS o
+    WHERE t.id = 1
+"""
+INSERT = (
+    "INSERT INTO outbox (kind, idem_key, fingerprint, customer_id, body, amount, tx_ms, "
+    "after_key, hold_reference, state, created_at, updated_at, blocking, hold_action) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+FREE_TX_MS = """
+    WITH RECURSIVE free(ms) AS (
+        SELECT ? AS ms
+        UNION ALL
+        SELECT ms + 1 FROM free WHERE EXISTS (
+            SELECT 1 FROM outbox WHERE customer_id = ? AND tx_ms = free.ms))
+    SELECT MAX(ms) FROM free
+"""
+OPEN_TOTALS = "SELECT open_count, open_amount FROM outbox_totals WHERE id = 1"
+OLDEST_OPEN = """
+    SELECT MIN(created_at) FROM (
+        SELECT created_at FROM (SELECT created_at FROM outbox WHERE state = 'pending'
+                                ORDER BY id LIMIT 1)
+        UNION ALL
+        SELECT created_at FROM (SELECT created_at FROM outbox WHERE state = 'inflight'
+                                ORDER BY id LIMIT 1)
+    )
+"""
+# The head of each customer's queue, if it is due: oldest first, walking pending rows in id
+# order and stopping at the limit (a row is a head when nothing older of its customer is open
+# and in the way, and what it waits for, if anything, has left the queue).
+_HEAD = """
+      AND NOT EXISTS (SELECT 1 FROM outbox AS p
+                      WHERE p.customer_id = o.customer_id
+                        AND p.state IN ('pending', 'inflight') AND p.id < o.id
+                        AND p.blocking = 1)
+      AND (o.after_key IS NULL
+           OR NOT EXISTS (SELECT 1 FROM outbox AS a WHERE a.idem_key = o.after_key
+                          AND a.state IN ('pending', 'inflight')))
+"""
+READY_HEADS = f"""
+    SELECT {COLUMNS} FROM outbox AS o
+    WHERE o.state = 'pending' AND +o.next_attempt_at <= ? {_HEAD}
+    ORDER BY o.id LIMIT ?
+"""
+# When the next head comes due (rows behind a head wait for it, whatever their own time).
+NEXT_DUE = f"""
+    SELECT MIN(o.next_attempt_at) FROM outbox AS o
+    WHERE o.state = 'pending' {_HEAD}
+"""
+CLAIM = "UPDATE outbox SET state = 'inflight', updated_at = ? WHERE id = ? AND state = 'pending'"
+DELIVERED = (
+    "UPDATE outbox SET state = 'delivered', outcome = ?, result = ?, last_error = ?, "
+    "last_code = ?, attempts = attempts + 1, delivered_at = ?, updated_at = ? WHERE id = ?"
+)
+RETRY_LATER = (
+    "UPDATE outbox SET state = 'pending', attempts = attempts + ?, next_attempt_at = ?, "
+    "last_error = ?, last_code = ?, updated_at = ?, uncertain = MAX(uncertain, ?), "
+    "blocking = COALESCE(?, blocking) WHERE id = ?"
+)
+DEAD = (
+    "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?, last_code = ?, "
+    "updated_at = ? WHERE id = ?"
+)
+REWRITE_BODY = (
+    "UPDATE outbox SET body = ?, hold_reference = ?, outcome = ?, note = ?, updated_at = ? "
+    "WHERE id = ?"
+)
+RETIME = "UPDATE outbox SET body = ?, tx_ms = ?, updated_at = ? WHERE id = ?"
+# Whatever was in flight at a crash may have reached Gameball: its next 9004 means "landed".
+REQUEUE_INFLIGHT = (
+    "UPDATE outbox SET state = 'pending', uncertain = 1, updated_at = ? WHERE state = 'inflight'"
+)
+DUE_NOW = "UPDATE outbox SET next_attempt_at = 0 WHERE state = 'pending' AND next_attempt_at > ?"
+MANUAL_RETRY = (
+    "UPDATE outbox SET state = 'pending', next_attempt_at = 0, updated_at = ? "
+    "WHERE id = ? AND state = 'dead'"
+)
+DISCARD = (
+    "UPDATE outbox SET state = 'discarded', discard_reason = ?, updated_at = ? "
+    "WHERE id = ? AND state IN ('pending', 'dead')"
+)
+# One page of the outbox, oldest first; every filter is optional (NULL or '' = any). States
+# come as ",pending,dead," so one parameter carries a list.
+LISTING = f"""
+    SELECT {COLUMNS} FROM outbox
+    WHERE id > :after
+      AND (:states = '' OR instr(:states, ',' || state || ',') > 0)
+      AND (:customer IS NULL OR customer_id = :customer)
+      AND (:outcome IS NULL OR outcome = :outcome)
+      AND (:kind IS NULL OR kind = :kind)
+    ORDER BY id LIMIT :limit
+"""
+COUNT_BY_STATE = "SELECT state, COUNT(*) FROM outbox GROUP BY state"
+COUNT_OUTCOME = "SELECT COUNT(*) FROM outbox WHERE outcome = ?"
+COUNT_STRUGGLING = "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND attempts >= ?"
+PRUNE = "DELETE FROM outbox WHERE state IN ('delivered', 'discarded') AND updated_at < ?"
+
+# --- the database itself ---------------------------------------------------------------------
+
+CHECKPOINT = "PRAGMA wal_checkpoint(TRUNCATE)"
+PAGE_SIZE = "PRAGMA page_size"
+PAGE_COUNT = "PRAGMA page_count"
+FREE_PAGES = "PRAGMA freelist_count"
+USER_VERSION = "PRAGMA user_version"
+QUICK_CHECK = "PRAGMA quick_check"
+SETUP = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA busy_timeout=2000",
+    # Keep the WAL file from growing without bound between checkpoints.
+    "PRAGMA journal_size_limit=16777216",
+)

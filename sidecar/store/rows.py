@@ -1,0 +1,92 @@
+"""The outbox's rows as the code sees them: a stored row, a new one, and what a new row's
+admission may depend on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import msgspec
+
+Kind = Literal["payment", "refund", "release"]
+State = Literal["pending", "inflight", "delivered", "dead", "discarded"]
+HoldAction = Literal["burn", "release"]
+# The field of each kind's body that carries its event time (kept distinct per customer).
+TIME_FIELDS: dict[str, str] = {"payment": "paymentDate", "refund": "transactionTime"}
+
+
+class Item(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """One outbox row, in column order."""
+
+    id: int
+    kind: Kind
+    idem_key: str
+    fingerprint: bytes
+    customer_id: str
+    body: bytes
+    amount: float
+    tx_ms: int | None
+    after_key: str | None
+    hold_reference: str | None
+    state: State
+    outcome: str | None
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    last_code: int | None
+    result: bytes | None
+    created_at: float
+    updated_at: float
+    delivered_at: float | None
+    discard_reason: str | None
+    uncertain: int  # 1: an earlier send may have reached Gameball
+    blocking: int  # 0: waits for another row without holding up its customer's queue
+    note: str | None
+    hold_action: HoldAction | None
+
+
+class NewItem(msgspec.Struct, frozen=True, kw_only=True):
+    kind: Kind
+    idem_key: str
+    fingerprint: bytes
+    customer_id: str
+    body: bytes
+    amount: float = 0.0
+    tx_ms: int | None = None
+    # The row this one must follow (a refund's payment), by key.
+    after_key: str | None = None
+    hold_reference: str | None = None
+    hold_action: HoldAction | None = None
+
+
+class HoldFacts(msgspec.Struct, frozen=True, kw_only=True):
+    customer_id: str
+    state: str
+    claimed_by: str | None
+
+
+class Admission(msgspec.Struct, frozen=True, kw_only=True):
+    """What a new row's acceptance may depend on, read in the same step that stores it."""
+
+    new: NewItem
+    hold: HoldFacts | None  # the hold the row names, when it was made on this terminal
+    open_count: int
+    open_amount: float
+
+
+Check = Callable[[Admission], None]
+
+
+class Stored(msgspec.Struct, frozen=True, kw_only=True):
+    item: Item
+    created: bool  # False: an earlier request with the same id is what is stored
+    claimed: bool  # True: stored ``inflight``, for the caller to deliver at once
+
+
+class Totals(msgspec.Struct, frozen=True, kw_only=True):
+    open_count: int
+    open_amount: float
+    oldest_created_at: float | None
+    by_state: dict[str, int]
+    redemption_failed: int
+    struggling: int
