@@ -465,7 +465,6 @@ async def store_row(
                 hold_action="burn" if hold_reference else None,
             ),
             now=time.time(),
-            
             claim=False,
         )
     finally:

@@ -320,7 +320,6 @@ async def test_contract_rows_queued_with_nulls_are_cleaned_when_sent(
             amount=12,
         ),
         now=time.time(),
-        
         claim=False,
     )
     await storage.close()
