@@ -94,7 +94,7 @@ async def list_transactions(request: web.Request) -> web.Response:
     sim = request.app[simulator_key]
     query = request.query
     limit = _query_int(query.get("limit"), default=50)
-    page = sim.state.log.page(
+    page = sim.state.transactions(
         customer_id=query.get("customerId") or None,
         direction=query.get("direction"),
         status=query.get("status") or None,

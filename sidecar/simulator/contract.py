@@ -198,6 +198,11 @@ class Contract:
         why = f"the spec has no {method} on this path" if matched else "the spec has no such path"
         return [Violation(location="path", pointer="", field="path", code=None, message=why)]
 
+    def template(self, method: str, raw_path: str) -> str | None:
+        """The spec path this request is a call of (e.g. /integrations/coupons/{lockReference})."""
+        operation, _, _ = self._find(method, raw_path)
+        return None if operation is None else operation.template
+
     def needs_secret(self, method: str, raw_path: str) -> bool:
         """Whether the spec's security for this call includes secretKey (true off the spec)."""
         operation, _, _ = self._find(method, raw_path)

@@ -132,7 +132,7 @@ class Simulator:
         return self.state.profiles.control_body(customer_id)
 
     def ledger(self, customer_id: str | None = None) -> list[dict[str, Any]]:
-        return self.state.log.records(customer_id)
+        return self.state.records(customer_id)
 
     def balance(self, customer_id: str) -> dict[str, Any]:
         """The customer's balance as GET .../balance answers it; GameballError 7000 if unknown."""

@@ -92,5 +92,34 @@ class Ledger:
     def release_coupons(self, reference: str) -> dict[str, Any]:
         return self.coupons.release(reference)
 
+    def records(self, customer_id: str | None = None) -> list[dict[str, Any]]:
+        """Every ledger row, oldest first, after booking what the clock has expired."""
+        self._settle(customer_id)
+        return self.log.records(customer_id)
+
+    def transactions(
+        self,
+        *,
+        customer_id: str | None,
+        direction: str | None,
+        status: str | None,
+        start_after: int,
+        limit: int,
+    ) -> dict[str, Any]:
+        """GET /integrations/transactions: a page of rows, expiries due by now included."""
+        self._settle(customer_id)
+        return self.log.page(
+            customer_id=customer_id,
+            direction=direction,
+            status=status,
+            start_after=start_after,
+            limit=limit,
+        )
+
     def balance(self, customer_id: str) -> dict[str, Any]:
         return balance_body(self.accounts, customer_id)
+
+    def _settle(self, customer_id: str | None) -> None:
+        # Points expire on the clock but are booked when an account is read: read them all.
+        for known in [customer_id] if customer_id else list(self.accounts.ids()):
+            self.accounts.find(known)
