@@ -78,6 +78,43 @@ VALID: dict[str, Callable[[], dict[str, Any]]] = {
         "refundAmount": 1,
         "lineItems": [{"productId": "s-1", "price": 1, "quantity": 1, "extra": {"size": "L"}}],
     },
+    "/integrations/orders": lambda: {
+        "customerId": "cust-1001",
+        "orderId": f"v-ord-{next(_ticks)}",
+        "orderDate": when(),
+        "totalPaid": 10,
+        "lineItems": [{"productId": "p-1", "quantity": 1, "price": 10, "extra": {"size": "L"}}],
+        "redemption": {"couponCodes": ["TEN"]},
+        "merchant": MERCHANT,
+        "channel": "pos",
+        "cashbackConfigurations": {"returnWindow": 0},
+    },
+    "/integrations/orders/cashback": lambda: {
+        "customerId": "cust-1001",
+        "totalPaid": 10,
+        "totalDiscount": 0,
+        "totalShipping": 0,
+        "lineItems": [{"productId": "p-1", "quantity": 1, "price": 10}],
+    },
+    "/integrations/customers": lambda: {
+        "customerId": f"v-cust-{next(_ticks)}",
+        "customerAttributes": {"displayName": "V", "totalOrders": 2, "custom": {"tier": "x"}},
+        "guest": False,
+    },
+    "/integrations/coupons/validate": lambda: {
+        "customerId": "cust-1001",
+        "coupons": ["PCT15"],
+        "totalPurchaseAmount": 10,
+    },
+    "/integrations/transactions/manual": lambda: {
+        "customerId": "cust-1001",
+        "transactionId": f"v-man-{next(_ticks)}",
+        "transactionTime": when(),
+        "username": "sam",
+        "reason": "goodwill",
+        "points": 5,
+        "expiryAfter": None,  # nullable: the spec's OpenAPI 3.0 keyword, honoured
+    },
 }
 
 MISSING, WRONG_TYPE, INVALID = 3001, 3002, 3003
@@ -147,6 +184,26 @@ BROKEN: list[tuple[str, str, str, Any, int]] = [
         {"eu": 40},
         WRONG_TYPE,
     ),
+    ("/integrations/orders", "missing", "/orderDate", _DELETE, MISSING),
+    ("/integrations/orders", "null", "/lineItems/0/price", None, WRONG_TYPE),
+    ("/integrations/orders", "enum", "/channel", "fax", INVALID),
+    ("/integrations/orders", "maximum", "/cashbackConfigurations/returnWindow", 7301, INVALID),
+    (
+        "/integrations/orders",
+        "line extra object",
+        "/lineItems/0/extra/size",
+        {"eu": 40},
+        WRONG_TYPE,
+    ),
+    ("/integrations/orders/cashback", "missing", "/totalShipping", _DELETE, MISSING),
+    ("/integrations/orders/cashback", "minimum", "/totalDiscount", -1, INVALID),
+    ("/integrations/customers", "wrong type", "/customerAttributes/totalOrders", 2.5, WRONG_TYPE),
+    ("/integrations/customers", "null", "/guest", None, WRONG_TYPE),
+    ("/integrations/coupons/validate", "missing", "/coupons", _DELETE, MISSING),
+    ("/integrations/coupons/validate", "wrong type", "/coupons", "PCT15", WRONG_TYPE),
+    ("/integrations/transactions/manual", "missing", "/reason", _DELETE, MISSING),
+    ("/integrations/transactions/manual", "wrong type", "/points", 2.5, WRONG_TYPE),
+    ("/integrations/transactions/manual", "minimum", "/expiryAfter", -1, INVALID),
 ]
 
 
@@ -307,7 +364,7 @@ async def test_contract_valid_requests_to_every_served_operation_are_not_recorde
 
     assert simulator.sim.spec_violations == []
     # Business answers (the refund names a payment never made) are not payload refusals.
-    assert [status for status, _ in answers] == [200] * 5 + [404] + [200] * 6
+    assert [status for status, _ in answers] == [200] * 5 + [404] + [200] * 11
 
 
 @pytest.mark.spec_violations_expected

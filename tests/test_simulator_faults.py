@@ -353,3 +353,84 @@ async def test_faults_can_follow_one_another(
 
     assert (first, second, third) == (500, 422, 200)
     assert body["code"] == 9001
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "body"),
+    [
+        (
+            "/integrations/orders",
+            "/integrations/orders",
+            {"customerId": "cust-1001", "orderId": "f-o", "orderDate": when(), "totalPaid": 5},
+        ),
+        ("/integrations/customers", "/integrations/customers", {"customerId": "f-c"}),
+        (
+            "/integrations/coupons",
+            "/integrations/coupons/validate",
+            {"customerId": "cust-1001", "coupons": ["SAVE10"], "lock": True},
+        ),
+        (
+            "/transactions/manual",
+            "/integrations/transactions/manual",
+            {
+                "customerId": "cust-1001",
+                "transactionId": "f-m",
+                "username": "sam",
+                "reason": "test",
+                "points": 5,
+            },
+        ),
+    ],
+)
+async def test_faults_target_the_retail_paths_and_leave_the_others_alone(
+    simulator_client: GameballClient,
+    simulator: SimulatorServer,
+    target: str,
+    path: str,
+    body: dict[str, Any],
+) -> None:
+    simulator.sim.set_fault("error5xx", paths=[target], count=1)
+
+    other, _ = await simulator_client.post("/integrations/payments", payment("cust-2002", "f-p", 1))
+    failed, _ = await simulator_client.post(path, body)
+    passed, _ = await simulator_client.post(path, body)
+
+    assert (other, failed, passed) == (200, 500, 200)
+    assert simulator.sim.fault.mode == "none"
+
+
+async def test_drop_response_on_an_order_lands_it_so_a_retry_gets_9004(
+    simulator_client: GameballClient, simulator: SimulatorServer
+) -> None:
+    body = {"customerId": "cust-1001", "orderId": "lost-order", "orderDate": when(), "totalPaid": 7}
+    simulator.sim.set_fault("drop_response", paths=["/integrations/orders"], count=1)
+
+    with pytest.raises((aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
+        await simulator_client.post("/integrations/orders", body)
+    status, answer = await simulator_client.post("/integrations/orders", body)
+
+    assert (status, answer["code"]) == (422, 9004)
+    assert [r["transactionId"] for r in simulator.sim.ledger()] == ["lost-order"]
+
+
+async def test_rate_limits_count_orders_with_payments_but_not_order_quotes() -> None:
+    sim = Simulator(rate_limit_per_second=1, rate_limit_per_30s=10, timer=lambda: 0.0)
+    server = SimulatorServer(sim)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = GameballClient(session, server)
+            paid, _ = await client.post("/integrations/payments", payment("cust-1001", "rl-p", 1))
+            order = {
+                "customerId": "cust-1001",
+                "orderId": "rl-o",
+                "orderDate": when(),
+                "totalPaid": 1,
+            }
+            ordered, _ = await client.post("/integrations/orders", order)
+            quote = {"totalPaid": 1, "totalDiscount": 0, "totalShipping": 0}
+            quoted, _ = await client.post("/integrations/orders/cashback", quote)
+    finally:
+        await server.stop()
+
+    assert (paid, ordered, quoted) == (200, 429, 200)

@@ -8,6 +8,7 @@ import pytest
 from sidecar.simulator import Simulator
 from sidecar.simulator.bodies import HoldPoints, Refund, TrackPayment
 from sidecar.simulator.errors import GameballError
+from sidecar.simulator.rules import Programme
 
 
 class FakeClock:
@@ -101,3 +102,36 @@ def test_seeding_without_demo_starts_empty_and_tier_names_are_checked() -> None:
         sim.state.balance("cust-1001")
     with pytest.raises(ValueError, match="unknown tier"):
         sim.seed_customer("d", tier="Platinum")
+
+
+def test_refund_of_expiring_points_takes_them_from_that_lot_first() -> None:
+    clock = FakeClock()
+    sim = Simulator(clock=clock, programme=Programme(points_lifetime_days=30))
+    track(sim, "p-old", 40)
+    clock.now += 86_400
+    track(sim, "p-new", 60)
+
+    refund(sim, "r", "p-new", refundAmount=60)
+
+    balance = sim.state.balance("cust-1001")
+    assert (balance["totalPointsBalance"], balance["nextExpiringPointsAmount"]) == (540, 40)
+    clock.now += 30 * 86_400
+    assert sim.state.balance("cust-1001")["totalPointsBalance"] == 500
+
+
+def test_spending_takes_the_soonest_expiring_points_before_the_lasting_ones() -> None:
+    clock = FakeClock()
+    sim = Simulator(clock=clock, programme=Programme(points_lifetime_days=10))
+    track(sim, "p", 100)
+    body = {
+        "customerId": "cust-1001",
+        "transactionTime": "2024-10-11T11:00:00Z",
+        "pointsToHold": 30,
+    }
+    reference = str(sim.state.place_hold(msgspec.convert(body, HoldPoints))["holdReference"])
+    paid = {"pointsHoldReference": reference}
+
+    track(sim, "p-burn", 0, redemption=paid)
+
+    balance = sim.state.balance("cust-1001")
+    assert (balance["totalPointsBalance"], balance["nextExpiringPointsAmount"]) == (570, 70)

@@ -19,6 +19,7 @@ from sidecar.store.rows import NewItem
 from tests.conftest import MakeSidecar, wait_until
 from tests.gameball_spec import validate_request, validate_response
 from tests.simulator_fixtures import GameballClient
+from tests.test_simulator_answers import retail_traffic
 
 Client = TestClient[Any, Any]
 TEMPLATES = [
@@ -29,6 +30,14 @@ TEMPLATES = [
     (
         re.compile(r"^/api/v4\.0/integrations/customers/[^/]+/balance$"),
         "/integrations/customers/{customerId}/balance",
+    ),
+    (
+        re.compile(r"^/api/v4\.0/integrations/customers/[^/]+$"),
+        "/integrations/customers/{customerId}",
+    ),
+    (
+        re.compile(r"^/api/v4\.0/integrations/coupons/(?!validate$)[^/]+$"),
+        "/integrations/coupons/{lockReference}",
     ),
 ]
 
@@ -153,11 +162,13 @@ async def test_contract_every_simulator_answer_fits_the_spec(
         ),
         await simulator_client.get("/integrations/configurations/redemption"),
         await simulator_client.get("/integrations/transactions", {"customerId": "cust-2002"}),
+        # The retail calls (orders, customers, coupons, manual points), one each.
+        *await retail_traffic(simulator_client),
     ]
 
     answered = [r for r in simulator.sim.requests if r["path"].startswith("/api/v4.0/")]
 
-    assert [status for status, _ in direct] == [200, 200, 200]
+    assert [status for status, _ in direct] == [200] * len(direct)
     assert {(r["method"], template(r["path"])) for r in answered} == served_operations(simulator)
     for entry in answered:
         assert entry["status"] == 200, entry

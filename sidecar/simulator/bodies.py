@@ -115,7 +115,8 @@ class Redeem(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 
 class Cashback(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     customer_id: NonEmpty
-    amount: NonNegative
+    # "Amount must be positive" (Gameball's transactions reference).
+    amount: Positive
     transaction_id: NonEmpty
     transaction_time: str
     email: str | None = None
@@ -126,7 +127,8 @@ class Cashback(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 
 class RefundLine(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     product_id: str | None = None
-    quantity: float = 1.0
+    # None: one unit of a payment's line, every unit left of an order's product.
+    quantity: float | None = None
     price: float = 0.0
     sku: str | None = None
     title: str | None = None

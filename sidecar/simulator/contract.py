@@ -110,6 +110,9 @@ class Operation:
     ) -> None:
         self.method = method
         self.template = template
+        # Every alternative of the spec's security names secretKey: the call needs it.
+        security = spec.get("security") or [{}]
+        self.needs_secret = all("secretKey" in requirement for requirement in security)
         params = [p for p in spec.get("parameters", []) if "$ref" not in p]
         self._path = [_Parameter(p, checker) for p in params if p.get("in") == "path"]
         self._query = [_Parameter(p, checker) for p in params if p.get("in") == "query"]
@@ -187,6 +190,26 @@ class Contract:
     ) -> list[Violation]:
         """What is wrong with this request; empty when the spec allows it. `raw_path` is the
         request's path still percent-encoded, so an encoded slash stays inside its segment."""
+        operation, values, matched = self._find(method, raw_path)
+        if operation is not None:
+            return operation.check(values, query, raw_body)
+        if method in ("HEAD", "OPTIONS"):
+            return []  # what HTTP itself adds to a path, not a call the spec could list
+        why = f"the spec has no {method} on this path" if matched else "the spec has no such path"
+        return [Violation(location="path", pointer="", field="path", code=None, message=why)]
+
+    def template(self, method: str, raw_path: str) -> str | None:
+        """The spec path this request is a call of (e.g. /integrations/coupons/{lockReference})."""
+        operation, _, _ = self._find(method, raw_path)
+        return None if operation is None else operation.template
+
+    def needs_secret(self, method: str, raw_path: str) -> bool:
+        """Whether the spec's security for this call includes secretKey (true off the spec)."""
+        operation, _, _ = self._find(method, raw_path)
+        return True if operation is None else operation.needs_secret
+
+    def _find(self, method: str, raw_path: str) -> tuple[Operation | None, dict[str, str], bool]:
+        """The operation, its path parameters, and whether any spec path matched at all."""
         api_path = raw_path.removeprefix(PREFIX)
         under_prefix = api_path != raw_path
         candidates = self._templates.get(api_path.count("/") + 1, []) if under_prefix else []
@@ -199,11 +222,8 @@ class Contract:
             operation = self.operations.get((method, template))
             if operation is not None:
                 values = {name: unquote(value) for name, value in found.groupdict().items()}
-                return operation.check(values, query, raw_body)
-        if method in ("HEAD", "OPTIONS"):
-            return []  # what HTTP itself adds to a path, not a call the spec could list
-        why = f"the spec has no {method} on this path" if matched else "the spec has no such path"
-        return [Violation(location="path", pointer="", field="path", code=None, message=why)]
+                return operation, values, True
+        return None, {}, matched
 
 
 @functools.cache

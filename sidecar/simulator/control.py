@@ -1,5 +1,5 @@
-"""The control API under /__sim__: faults, clock, customers, ledger, journal, spec violations
-and reset."""
+"""The control API under /__sim__: faults, clock, customers, coupons, ledger, journal, spec
+violations and reset."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from .accounts import naive_iso
-from .app import ApiListener, json_response, listener_key, simulator_key
+from .coupons import CouponSpec
+from .edge import ApiListener, json_response, listener_key, simulator_key
+from .errors import GameballError
 from .faults import Mode
+from .simtime import naive_iso
 from .simulator import Simulator
 
 CONTROL_PREFIX = "/__sim__"
@@ -41,6 +43,14 @@ class CustomerRequest(
     tier: str | None = None
 
 
+class CouponRequest(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
+    coupon: CouponSpec
+    # Uses already made, by customer id: e.g. {"cust-1001": 1} for a code it has used.
+    used_by: dict[str, int] | None = None
+
+
 routes = web.RouteTableDef()
 
 
@@ -52,6 +62,8 @@ async def plain_errors(request: web.Request, handler: Any) -> web.StreamResponse
         return response
     except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
         return json_response({"error": str(exc)}, status=400)
+    except GameballError as exc:
+        return json_response({"error": exc.message, "code": exc.code}, status=exc.status)
 
 
 @routes.get(CONTROL_PREFIX + "/health")
@@ -112,6 +124,27 @@ async def seed_customer(request: web.Request) -> web.Response:
             **sim.state.balance(body.customer_id),
         }
     )
+
+
+@routes.get(CONTROL_PREFIX + "/customers/{customerId}")
+async def customer(request: web.Request) -> web.Response:
+    """Everything kept about a customer: attributes, contact, referral, tier and balance."""
+    sim = request.app[simulator_key]
+    return json_response(sim.customer(request.match_info["customerId"]))
+
+
+@routes.get(CONTROL_PREFIX + "/coupons")
+async def coupons(request: web.Request) -> web.Response:
+    """Every coupon with its uses per customer, and every lock with its state."""
+    return json_response(request.app[simulator_key].state.coupons.snapshot())
+
+
+@routes.post(CONTROL_PREFIX + "/coupons")
+async def add_coupon(request: web.Request) -> web.Response:
+    sim = request.app[simulator_key]
+    body = msgspec.json.decode(await request.read(), type=CouponRequest)
+    sim.add_coupon(body.coupon, used_by=body.used_by)
+    return json_response({"coupon": body.coupon})
 
 
 @routes.get(CONTROL_PREFIX + "/ledger")

@@ -19,7 +19,9 @@ _CATEGORIES = {
     9: "Transaction Error",
 }
 
-# The HTTP status Gameball pairs with each code this simulator produces (NOTES.md, Errors).
+# The HTTP status Gameball pairs with each code this simulator produces (NOTES.md, Errors, and
+# Gameball's status-and-error-codes and coupon validation references for the 4xxx, 7xxx and
+# coupon 9xxx codes).
 STATUS_BY_CODE = {
     1000: 401,
     1001: 401,
@@ -30,15 +32,29 @@ STATUS_BY_CODE = {
     3001: 400,
     3002: 400,
     3003: 422,
+    4000: 400,  # a failed operation: duplicate coupon codes, a lockDuration out of range
+    4004: 404,  # a coupon code or coupon lock reference that does not exist
     5000: 500,
     5003: 503,
     7000: 404,
+    7002: 422,  # customer already referred (or existing, so it cannot be referred now)
+    7003: 404,  # referral code not found
+    7006: 422,  # invalid referral
+    9000: 422,  # transaction type cannot be reversed
     9001: 422,
     9003: 422,
     9004: 422,
     9005: 404,
     9006: 404,
     9008: 422,
+    9009: 422,  # coupon lock invalid, expired or another customer's
+    9010: 422,  # coupon lock already used
+    9011: 422,  # coupon not applicable (not started, another customer's, not combinable, locked)
+    9012: 422,  # coupon usage limit reached (per customer or in total)
+    9013: 422,  # coupon expired
+    9014: 422,  # coupon inactive
+    9015: 422,  # negative lockDuration
+    9017: 422,  # below the coupon's minimum order value
 }
 
 # Payload codes: 3000 unreadable body, 3001 missing field, 3002 wrong type, 3003 invalid value.
@@ -77,6 +93,17 @@ class GameballError(Exception):
 
     def body(self, request_id: str) -> dict[str, Any]:
         return error_body(self.code, self.message, request_id)
+
+
+class LegacyError(GameballError):
+    """A refusal some endpoints answer in the older `{"error", "message"}` shape: the spec
+    documents manual transactions' 400s that way."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(status, message, status=status)
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        return legacy_error_body(self.status, self.message)
 
 
 def error_body(code: int, message: str, request_id: str) -> dict[str, Any]:

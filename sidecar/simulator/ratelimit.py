@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-# Quotes (payments/cashback) have a much larger budget in Gameball; they are not limited here.
-LIMITED_PREFIXES = ("/integrations/payments", "/integrations/transactions")
-UNLIMITED_PREFIXES = ("/integrations/payments/cashback",)
+# Quotes (payments/cashback, orders/cashback) have a much larger budget in Gameball; they are
+# not limited here. Orders are transactions like payments and share their budget.
+LIMITED_PREFIXES = ("/integrations/payments", "/integrations/transactions", "/integrations/orders")
+UNLIMITED_PREFIXES = ("/integrations/payments/cashback", "/integrations/orders/cashback")
 
 
 def is_limited(api_path: str) -> bool:

@@ -167,3 +167,20 @@ def redemption_configuration() -> dict[str, Any]:
 
 def redemption_rule(rule_id: str) -> RedemptionRule | None:
     return next((r for r in REDEMPTION_RULES if str(r.id) == rule_id.strip()), None)
+
+
+class Programme(msgspec.Struct, frozen=True, kw_only=True):
+    """The merchant's settings a test may change: lifetimes, and the sign-up and referral
+    rewards. The defaults are what a new Gameball account commonly starts with."""
+
+    hold_ttl_seconds: float = 600.0
+    # Coupons stay locked this long unless a validate call asks for its own lockDuration.
+    coupon_lock_ttl_seconds: float = 600.0
+    # Points a customer registered through POST /integrations/customers gets once.
+    welcome_points: int = 50
+    # Gameball's "CustomerAndFriend" referral method: the referrer and the new friend both
+    # earn, at the friend's registration (the qualifying action in this programme).
+    referrer_points: int = 100
+    friend_points: int = 50
+    # Days earned points stay spendable; None means points never expire (Gameball's default).
+    points_lifetime_days: int | None = None

@@ -9,17 +9,20 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+from . import coupons
 from .contract import Contract, SpecViolation, Violation, gameball_contract
 from .errors import GameballError
 from .faults import Fault, FaultBoard
 from .journal import Journal, redact_body
 from .ratelimit import SlidingWindowLimiter
+from .rules import Programme
 from .state import Ledger
 
 # Seeded when seed_demo=True, so a demo can hold and redeem points at once:
 #   cust-1001  500 points, Bronze (1 point per 1 money)
 #   cust-2002  2,000 points, Gold (2 points per 1 money; set by seeding, 2,000 alone is Silver)
 #   cust-3003  1,200 points, Silver (1.5 points per 1 money, reached by lifetime points)
+# and the coupons in coupons.DEMO_COUPONS (SAVE10, PCT15, EXPIRED5, MIN50, USED20, FREESHIP).
 DEMO_CUSTOMERS: tuple[tuple[str, int, str], ...] = (
     ("cust-1001", 500, "Bronze"),
     ("cust-2002", 2_000, "Gold"),
@@ -35,6 +38,7 @@ class Simulator:
         *,
         clock: Callable[[], float] = time.time,
         hold_ttl_seconds: float = 600.0,
+        programme: Programme | None = None,
         api_key: str | None = None,
         secret_key: str | None = None,
         seed_demo: bool = True,
@@ -49,7 +53,10 @@ class Simulator:
         self._api_key = api_key
         self._secret_key = secret_key
         self.seed_demo = seed_demo
-        self.hold_ttl_seconds = hold_ttl_seconds
+        # The merchant's settings (lifetimes, sign-up and referral rewards); `hold_ttl_seconds`
+        # is kept as its own argument for callers that set only that.
+        self.programme = programme or Programme(hold_ttl_seconds=hold_ttl_seconds)
+        self.hold_ttl_seconds = self.programme.hold_ttl_seconds
         # Slept inside each call, while the customer is marked busy, so overlaps really happen.
         self.latency_seconds = latency_seconds
         self.faults = FaultBoard()
@@ -114,8 +121,18 @@ class Simulator:
     def seed_customer(self, customer_id: str, *, points: int = 0, tier: str | None = None) -> None:
         self.state.accounts.seed(customer_id, points=points, tier=tier)
 
+    def add_coupon(
+        self, spec: coupons.CouponSpec, *, used_by: dict[str, int] | None = None
+    ) -> None:
+        """Add or replace a coupon (until the next reset)."""
+        self.state.coupons.add(spec, used_by=used_by)
+
+    def customer(self, customer_id: str) -> dict[str, Any]:
+        """Everything kept about a customer: profile, attributes, referral, tier, balance."""
+        return self.state.profiles.control_body(customer_id)
+
     def ledger(self, customer_id: str | None = None) -> list[dict[str, Any]]:
-        return self.state.log.records(customer_id)
+        return self.state.records(customer_id)
 
     def balance(self, customer_id: str) -> dict[str, Any]:
         """The customer's balance as GET .../balance answers it; GameballError 7000 if unknown."""
@@ -153,7 +170,8 @@ class Simulator:
         return violations
 
     def reset(self) -> None:
-        """Back to a fresh start: ledger, journal, violations, faults, rate windows and clock."""
+        """Back to a fresh start: ledger (customers, coupons), journal, violations, faults, rate
+        windows and clock."""
         self._offset = 0.0
         self.state = self._fresh_ledger()
         self.journal.clear()
@@ -213,10 +231,11 @@ class Simulator:
         self.faults.release_all()
 
     def _fresh_ledger(self) -> Ledger:
-        ledger = Ledger(clock=self.now, hold_ttl_seconds=self.hold_ttl_seconds)
+        ledger = Ledger(clock=self.now, programme=self.programme)
         if self.seed_demo:
             for customer_id, points, tier in DEMO_CUSTOMERS:
                 ledger.accounts.seed(customer_id, points=points, tier=tier)
+            coupons.seed_demo(ledger.coupons)
         return ledger
 
 

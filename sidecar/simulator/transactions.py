@@ -10,14 +10,27 @@ import msgspec
 
 from .bodies import Merchant, parse_time
 from .errors import GameballError
+from .simtime import utc_iso
+
+Kind = Literal[
+    "PaymentReward",
+    "Redemption",
+    "Cancel",
+    "Refund",
+    "AchievementReward",
+    "ManualAccumulation",
+    "ManualDeduction",
+    "Expiry",
+]
 
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True):
     """One row of GET /integrations/transactions."""
 
     gameball_id: int
-    transaction_id: str
-    type: Literal["PaymentReward", "Redemption", "Cancel", "Refund"]
+    # None for what Gameball does on its own (welcome and referral rewards, expiries).
+    transaction_id: str | None
+    type: Kind
     direction: Literal["+", "-"]
     customer_id: str
     points: int
@@ -27,13 +40,22 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
     balance_after: int
     # Earned points stay Pending until this time (the return window); 0 means Active at once.
     available_at: float = 0.0
+    # When the points this row added expire; 0 means never.
+    expires_at: float = 0.0
     merchant: Merchant | None = None
     channel: str | None = None
     reason: str | None = None
+    username: str | None = None
+    achievement_name: str | None = None
+    achievement_type: str | None = None
+
+    def status(self, now: float) -> str:
+        if self.expires_at and self.expires_at <= now:
+            return "Expired"
+        return "Pending" if self.available_at > now else "Active"
 
     def body(self, now: float) -> dict[str, Any]:
         row: dict[str, Any] = {
-            "transactionId": self.transaction_id,
             "gameballTransactionId": str(self.gameball_id),
             "type": self.type,
             "direction": self.direction,
@@ -41,11 +63,20 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
             "points": self.points,
             "amount": self.amount,
             "transactionTime": self.transaction_time,
-            "status": "Pending" if self.available_at > now else "Active",
+            "status": self.status(now),
             "pointsBalanceBefore": self.balance_before,
             "pointsBalanceAfter": self.balance_after,
         }
-        optional = {"reason": self.reason, "channel": self.channel}
+        optional = {
+            "transactionId": self.transaction_id,
+            "reason": self.reason,
+            "achievementName": self.achievement_name,
+            "achievementType": self.achievement_type,
+            "expiryDate": utc_iso(self.expires_at) if self.expires_at else None,
+            "channel": self.channel,
+            # Not in Gameball's list schema: who made a manual transaction, for the audit.
+            "username": self.username,
+        }
         if self.merchant is not None:
             branch = self.merchant.branch
             optional |= {
@@ -66,24 +97,29 @@ class TransactionLog:
     def __init__(self, *, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._entries: list[Entry] = []
-        # One namespace across payments, redeems, cashbacks and refunds, as in Gameball.
+        # One namespace across payments, orders, redeems, cashbacks, manual transactions and
+        # refunds, as in Gameball.
         self._ids: set[str] = set()
         self._times: set[tuple[str, datetime]] = set()
         self._next_id = 1_000_001
 
-    def check_new(self, customer_id: str, transaction_id: str, field: str, value: str) -> datetime:
-        """Refuse a used id (9004) or a time already used for this customer (9003)."""
-        when = parse_time(field, value)
+    def check_new(
+        self, customer_id: str, transaction_id: str, field: str, value: str | None
+    ) -> datetime | None:
+        """Refuse a used id (9004) or a time already used for this customer (9003). A call
+        that sends no time (manual transactions may) is stamped by Gameball, never 9003."""
+        when = None if value is None else parse_time(field, value)
         if transaction_id in self._ids:
             raise GameballError(9004, f"Transaction id '{transaction_id}' already exists.")
-        if (customer_id, when) in self._times:
+        if when is not None and (customer_id, when) in self._times:
             raise GameballError(9003, f"A transaction for this customer at {value} exists.")
         return when
 
-    def commit(self, transaction_id: str, customer_id: str, when: datetime) -> None:
+    def commit(self, transaction_id: str, customer_id: str, when: datetime | None) -> None:
         """Claim the id and time; only calls that succeeded do, so a refused call may retry."""
         self._ids.add(transaction_id)
-        self._times.add((customer_id, when))
+        if when is not None:
+            self._times.add((customer_id, when))
 
     def append(self, **fields: Any) -> Entry:
         entry = Entry(gameball_id=self._next_id, **fields)
