@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sidecar.metrics import Metrics
+from sidecar.web.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 PROM = ROOT / "config" / "prometheus"
