@@ -1,4 +1,4 @@
-"""The processes scripts/bench.py measures: the sidecar (tests/harness.py's SidecarProcess, told
+"""The processes scripts/bench.py measures: the sidecar (tests/support/processes.py's SidecarProcess, told
 READY over a real NOTIFY_SOCKET), the bare pass-through proxy, their RSS and CPU time from
 /proc, and py-spy recordings of the sidecar with a summary of where its samples fall."""
 
@@ -24,7 +24,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.harness import SidecarProcess, free_port  # noqa: E402
+from tests.support.processes import SidecarProcess, free_port  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -22,7 +22,7 @@ from chaos_common import spec_violations
 from yarl import URL
 
 from sidecar.simulator import Simulator, SimulatorServer
-from tests.harness import SidecarProcess
+from tests.support.processes import SidecarProcess
 
 MB = 1 << 20
 HEALTH_WITHIN = 5.0

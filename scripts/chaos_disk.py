@@ -37,7 +37,7 @@ from chaos_common import (
 
 from sidecar.simulator import Simulator, SimulatorServer
 from sidecar.store.database import DB_NAME
-from tests.harness import SidecarProcess
+from tests.support.processes import SidecarProcess
 
 MIB = 1024 * 1024
 # Generous offline limits: this suite is about the disk, not OFFLINE_QUEUE_FULL.

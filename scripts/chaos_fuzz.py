@@ -21,7 +21,7 @@ import aiohttp
 from chaos_common import spec_violations
 
 from sidecar.simulator import Simulator, SimulatorServer
-from tests.harness import SidecarProcess
+from tests.support.processes import SidecarProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = (

@@ -15,7 +15,7 @@ from chaos_common import spec_violations
 from chaos_tills import sidecar_in
 
 from sidecar.simulator import Simulator, SimulatorServer
-from tests.harness import SidecarProcess
+from tests.support.processes import SidecarProcess
 
 Action = Callable[[], Awaitable[int]]
 

@@ -30,7 +30,7 @@ from chaos_common import (
 )
 
 from sidecar.simulator import Simulator, SimulatorServer
-from tests.harness import SidecarProcess
+from tests.support.processes import SidecarProcess
 
 TILLS = 3
 CUSTOMERS_PER_TILL = 8

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from sidecar.simulator import Simulator, SimulatorServer
-from tests.harness import SidecarProcess
+from tests.support.processes import SidecarProcess
 
 
 @dataclass

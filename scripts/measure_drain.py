@@ -18,7 +18,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sidecar.simulator import Simulator, SimulatorServer
-from tests.harness import SidecarProcess
+from tests.support.processes import SidecarProcess
 
 
 async def one_run(payments: int, customers: int, paced: bool) -> str:

@@ -24,7 +24,7 @@ from sidecar.app import create_app
 from sidecar.config import load_config
 from sidecar.credentials import Secrets
 from sidecar.simulator import Simulator, SimulatorServer
-from tests.harness import STORE_ENV, free_port
+from tests.support.processes import STORE_ENV, free_port
 
 CHROMIUM_FLAGS = [
     "--headless",

@@ -18,7 +18,7 @@ from sidecar.clocks import REAL, Clocks
 from sidecar.config import Config, load_config
 from sidecar.credentials import Secrets
 from sidecar.simulator import SimulatorServer
-from tests.harness import STORE_ENV
+from tests.support.processes import STORE_ENV
 
 pytest_plugins = ["tests.simulator_fixtures", "pytester"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 
 from sidecar.simulator import SimulatorServer
-from tests.harness import SidecarProcess
+from tests.support.processes import SidecarProcess
 
 CUSTOMERS = 12
 PAYMENTS_EACH = 25

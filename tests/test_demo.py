@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.harness import free_port, wait_ready
+from tests.support.processes import free_port, wait_ready
 
 
 @pytest.fixture

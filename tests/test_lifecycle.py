@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from sidecar.simulator import SimulatorServer
-from tests.harness import SidecarProcess
+from tests.support.processes import SidecarProcess
 
 
 @pytest.fixture
