@@ -1,3 +1,5 @@
+"""`python -m sidecar`: the same command as `gameball-sidecar`."""
+
 import sys
 
 from .cli import main

@@ -129,7 +129,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
         return Path(self.sidecar.data_dir)
 
 
-# The short names DESIGN.md promises; every other key also has SIDECAR_<SECTION>_<KEY>.
+# Short names for the keys store IT sets most; every key also has SIDECAR_<SECTION>_<KEY>.
 ENV_ALIASES: dict[str, tuple[str, str]] = {
     "GAMEBALL_BASE_URL": ("upstream", "base_url"),
     "SIDECAR_HOST": ("sidecar", "host"),

@@ -209,7 +209,7 @@ class StorageUnavailable(ApiError):
 
 
 class OfflineLimitReached(ApiError):
-    """An offline limit (DESIGN rule 8) refused to queue more; ``code`` names which one."""
+    """A store-and-forward limit refused to queue more while offline; ``code`` names which."""
 
     status, code, retryable = 503, "OFFLINE_LIMIT", True
 

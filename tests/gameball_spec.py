@@ -13,7 +13,8 @@ from sidecar.simulator.schemas import date_time_checker, spec_document
 
 PREFIX = "/api/v4.0"
 # Where Gameball's answers depart from its own spec, and the simulator does the same on purpose
-# so the sidecar keeps handling it: get hold's dateToExpire comes without a zone (NOTES.md).
+# so the sidecar keeps handling it: get hold's dateToExpire comes without a zone (Gameball's
+# own answers look like "2024-10-16T08:11:24.675401").
 # Such a time must still be a date-time once read as UTC.
 NAIVE_TIMES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/integrations/transactions/hold/{holdReferenceId}"): ("dateToExpire",),

@@ -19,9 +19,9 @@ _CATEGORIES = {
     9: "Transaction Error",
 }
 
-# The HTTP status Gameball pairs with each code this simulator produces (NOTES.md, Errors, and
-# Gameball's status-and-error-codes and coupon validation references for the 4xxx, 7xxx and
-# coupon 9xxx codes).
+# The HTTP status Gameball pairs with each code this simulator produces (Gameball's
+# status-and-error-codes and coupon validation references: 2001 is a 422, 7000 and 9005/9006 are
+# 404s, the other 9xxx transaction refusals 422).
 STATUS_BY_CODE = {
     1000: 401,
     1001: 401,
