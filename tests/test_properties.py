@@ -9,6 +9,7 @@ import json
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,9 +134,10 @@ extras = st.dictionaries(
 )
 money = st.floats(min_value=0, max_value=1e9) | st.integers(0, 10**9)
 positive_money = st.floats(min_value=0.01, max_value=1e9) | st.integers(1, 10**9)
-times = st.datetimes().map(
-    lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-)
+# Times as msgspec writes them back (RFC 3339, UTC), so a decoded request re-encodes the same.
+times = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)
+).map(lambda t: msgspec.json.encode(t).decode().strip('"'))
 totals = {
     "totalAmount": money,
     "totalDiscount": money,

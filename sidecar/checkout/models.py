@@ -4,6 +4,7 @@ loudly) and bound every value, answer models, and the decoders, built once."""
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -80,7 +81,7 @@ class FinalizeRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     customerId: Id
     paymentId: Id
     totalPaid: Money
-    paymentDate: Annotated[str, Meta(max_length=40)] | None = None
+    paymentDate: datetime | None = None
     totalAmount: Money | None = None
     totalDiscount: Money | None = None
     totalTax: Money | None = None
@@ -114,7 +115,7 @@ class RefundRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     refundId: Id
     customerId: Id | None = None
     amount: PositiveMoney | None = None
-    refundDate: Annotated[str, Meta(max_length=40)] | None = None
+    refundDate: datetime | None = None
     lineItems: Annotated[list[RefundLine], Meta(max_length=500)] | None = None
 
 

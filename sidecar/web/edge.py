@@ -74,6 +74,8 @@ def validation_error(exc: msgspec.ValidationError) -> errors.ValidationFailed:
     if missing:
         path = f"{path}.{missing.group(1)}"
         message = "required field is missing"
+    if "RFC3339" in message:
+        message = "must be an ISO 8601 date-time such as 2026-11-22T10:48:56.719Z"
     if "matching regex" in message:
         # The regex itself means nothing to a POS developer; say what an id may contain.
         message = ids.RULE
