@@ -1,11 +1,17 @@
 """Suite "model": the checkout's state machine (tests/model) for many more examples than the
 default test run, counting broken promises instead of stopping at the first; prints one line.
-Each violation's message and its example's steps go to var/chaos/model-violations.txt."""
+Each violation's message and its example's steps go to var/chaos/model-violations.txt.
+
+    scripts/chaos model                        120 examples (15 with --quick)
+    .venv/bin/python scripts/chaos_model.py --examples 500
+    CHAOS_MODEL_EXAMPLES=500 scripts/chaos model
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -45,7 +51,8 @@ def run(examples: int, steps: int = 30) -> Report:
 def main(quick: bool, examples: int | None = None) -> bool:
     # The sidecar logs every dead letter and outage; here they are the point, not news.
     logging.getLogger("sidecar").setLevel(logging.CRITICAL)
-    report = run(examples or EXAMPLES[quick])
+    examples = examples or int(os.environ.get("CHAOS_MODEL_EXAMPLES") or EXAMPLES[quick])
+    report = run(examples)
     DETAILS.parent.mkdir(parents=True, exist_ok=True)
     DETAILS.write_text("".join(f"{v}\n\n" for v in report.violations), encoding="utf-8")
     print(

@@ -126,6 +126,10 @@ class CheckoutMachine(RuleBasedStateMachine):
             taken_before=taken_before,
             fresh_checkout=fresh,
         )
+        self._learn_hold(checkout, answer)
+        self.promises.flush()
+
+    def _learn_hold(self, checkout: Checkout, answer: Answer) -> None:
         reference = answer.field("holdReference")
         if answer.status == 200 and isinstance(reference, str) and checkout.reference is None:
             checkout.reference = reference
@@ -136,7 +140,6 @@ class CheckoutMachine(RuleBasedStateMachine):
                 checkout.checkout_id,
                 redeemed=isinstance(answer.field("redemption"), dict),
             )
-        self.promises.flush()
 
     @precondition(lambda self: self.model.checkouts)
     @rule(index=picks, identical=st.booleans())
@@ -157,6 +160,7 @@ class CheckoutMachine(RuleBasedStateMachine):
         self._said(f"hold-and-redeem resent: {checkout.body}", answer)
         checkout.answers.append(answer)
         self.check.hold_resend(checkout, answer, states)
+        self._learn_hold(checkout, answer)
         self.promises.flush()
 
     def _hold_states_due(self, checkout: Checkout) -> set[str] | None:
@@ -228,13 +232,17 @@ class CheckoutMachine(RuleBasedStateMachine):
 
     def _store(self, sale: Sale) -> None:
         """Send a sale not stored yet (new, or refused before) and check what became of it."""
-        rows = self.world.outbox(sale.customer)
-        dead = {
+        rows = self.world.outbox()
+        spent = {
             r["paymentId"]
             for r in rows
-            if r["kind"] == "payment" and r["state"] in ("dead", "discarded")
+            if r["kind"] == "payment"
+            and (
+                r["state"] in ("dead", "discarded")
+                or (r["state"] == "delivered" and r["outcome"] == "redemption_failed")
+            )
         }
-        expect = self.model.expect_finalize(sale, dead) if sale.kind == "payment" else None
+        expect = self.model.expect_finalize(sale, spent) if sale.kind == "payment" else None
         if sale.kind == "payment":
             for r in rows:
                 if (
@@ -270,7 +278,7 @@ class CheckoutMachine(RuleBasedStateMachine):
             changed = sale.body | (
                 {"totalDiscount": 1}
                 if sale.kind == "payment"
-                else {"amount": (sale.amount or 4) + 1}
+                else {"amount": 3.0 if sale.amount == 4.0 else 4.0}
             )
             path = "/v1/finalize-payment" if sale.kind == "payment" else "/v1/refund"
             answer = self.world.pos("POST", path, changed)
@@ -292,19 +300,30 @@ class CheckoutMachine(RuleBasedStateMachine):
         index=picks,
         amount=st.sampled_from([None, 5.0, 1000.0]),
         with_customer=st.booleans(),
+        refund_id=st.sampled_from(["fresh", "fresh", "payment", "redeem"]),
     )
-    def refund(self, index: int, amount: float | None, with_customer: bool) -> None:
+    def refund(self, index: int, amount: float | None, with_customer: bool, refund_id: str) -> None:
+        """A refund of a known payment; its id fresh, or (a careless POS) one a payment or a
+        redemption already used at Gameball."""
         payment: Sale = pick(list(self.model.payments.values()), index)
-        self._refund(payment.sale_id, payment.customer, amount, with_customer)
+        taken = {"payment": self.model.payment_ids(), "redeem": self.model.redeem_ids}
+        used = [i for i in taken.get(refund_id, []) if i not in self.model.refunds]
+        chosen = pick(used, index) if used else None
+        self._refund(payment.sale_id, payment.customer, amount, with_customer, chosen)
 
     @rule(customer=customers, amount=st.sampled_from([None, 5.0]))
     def refund_before_payment(self, customer: str, amount: float | None) -> None:
         self._refund(self.model.plan_payment(customer), customer, amount, True)
 
     def _refund(
-        self, payment_id: str, customer: str, amount: float | None, with_customer: bool
+        self,
+        payment_id: str,
+        customer: str,
+        amount: float | None,
+        with_customer: bool,
+        refund_id: str | None = None,
     ) -> None:
-        refund_id = self.model.fresh("R")
+        refund_id = refund_id or self.model.fresh("R")
         body: dict[str, Any] = {"paymentId": payment_id, "refundId": refund_id}
         if amount is not None:
             body["amount"] = amount

@@ -5,6 +5,7 @@ chaos suite counts them over many examples)."""
 from __future__ import annotations
 
 import functools
+import sys
 from dataclasses import dataclass, field
 
 PROMISES = {
@@ -21,6 +22,7 @@ PROMISES = {
     "current state",
     "stored": "a 2xx is stored, a refusal stores nothing (or a dead letter when Gameball refused)",
     "no-wedge": "once Gameball is reachable every customer's queue empties within the bound",
+    "order": "each customer's calls reach Gameball one at a time, in the order they were stored",
 }
 
 
@@ -29,8 +31,10 @@ class BrokenPromise(AssertionError):
 
 
 @functools.cache
-def broken(key: str) -> type[BrokenPromise]:
-    name = "Broken_" + key.replace("-", "_")
+def broken(key: str, where: str) -> type[BrokenPromise]:
+    """One class per promise and per check that found it, so hypothesis keeps (and shrinks)
+    distinct failures apart instead of merging every "truthful" into one."""
+    name = f"Broken_{key.replace('-', '_')}_{where.strip('_')}"
     return type(name, (BrokenPromise,), {"__module__": __name__})
 
 
@@ -46,23 +50,25 @@ class Report:
 class Promises:
     def __init__(self, report: Report | None) -> None:
         self._report = report
-        self._pending: list[tuple[str, str]] = []
+        self._pending: list[tuple[str, str, str]] = []
         self._seen: set[str] = set()
         # The example's steps so far, kept with each collected violation.
         self.trail: list[str] = []
 
     def broke(self, key: str, message: str) -> None:
-        self._pending.append((key, f"[{key}] {PROMISES[key]}: {message}"))
+        where = sys._getframe(1).f_code.co_name
+        self._pending.append((key, where, f"[{key}] {PROMISES[key]}: {message}"))
 
     def flush(self) -> None:
         """End of a step: raise what broke (or, collecting, count each distinct one once)."""
         pending, self._pending = self._pending, []
-        fresh = [(k, m) for k, m in pending if m not in self._seen]
-        self._seen.update(m for _, m in fresh)
+        fresh = [(k, w, m) for k, w, m in pending if m not in self._seen]
+        self._seen.update(m for *_, m in fresh)
         if not fresh:
             return
         if self._report is not None:
             steps = "\n".join(self.trail)
-            self._report.violations.extend(f"{m}\n  after:\n{steps}" for _, m in fresh)
+            self._report.violations.extend(f"{m}\n  after:\n{steps}" for *_, m in fresh)
             return
-        raise broken(fresh[0][0])("\n".join(m for _, m in fresh))
+        key, where, _ = fresh[0]
+        raise broken(key, where)("\n".join(m for *_, m in fresh))

@@ -107,37 +107,36 @@ class Model:
     def payment_ids(self) -> list[str]:
         return list(self.payments)
 
-    def expect_finalize(self, sale: Sale, dead_rows: set[str]) -> Expect:
+    def expect_finalize(self, sale: Sale, spent: set[str]) -> Expect:
         """Refusals the fixed sidecar must give for a new payment, from what it knows locally.
 
-        ``dead_rows``: payment ids (of this customer) whose outbox row is dead or discarded."""
-        limit = frozenset({"OFFLINE_PAYMENT_LIMIT"}) if _over_limit(sale.amount) else frozenset()
+        ``spent``: payment ids whose row can no longer burn a hold (dead, discarded, or
+        delivered as redemption_failed). When several reasons apply, which one the sidecar
+        names first is its own choice."""
         hold = self.holds.get(sale.hold or "")
-        if hold is None or not hold.made_here:
+        if hold is None:
             return Expect()
-        if hold.customer != sale.customer:
-            return Expect(
-                frozenset({"HOLD_BELONGS_TO_ANOTHER_CUSTOMER"}) | limit,
-                why=f"hold {hold.reference} was made here for {hold.customer}",
-            )
+        reasons: dict[str, str] = {}
+        if hold.made_here and hold.customer != sale.customer:
+            reasons["HOLD_BELONGS_TO_ANOTHER_CUSTOMER"] = f"it was made here for {hold.customer}"
         others = hold.named_by - {sale.sale_id}
-        alive = others - dead_rows
-        codes: set[str] = set()
-        reasons = []
         if hold.redeemed:
-            codes.add("HOLD_ALREADY_USED")
-            reasons.append(f"redeemed by checkout {hold.checkout}")
-        if others:
-            codes.add("HOLD_ALREADY_USED")
-            reasons.append(f"already named by stored sale(s) {sorted(others)}")
-        if hold.released:
-            codes.add("HOLD_RELEASED")
-            reasons.append("released by the POS")
-        if not codes:
+            reasons["HOLD_ALREADY_USED"] = f"checkout {hold.checkout} redeemed it"
+        elif others:
+            reasons["HOLD_ALREADY_USED"] = f"stored sale(s) {sorted(others)} named it"
+        if hold.made_here and hold.released:
+            reasons["HOLD_RELEASED"] = "the POS released it"
+        if not reasons:
             return Expect()
-        # A hold named only by sales that died never burned: taking it again is fair too.
-        accept = not hold.redeemed and not hold.released and not alive
-        return Expect(frozenset(codes) | limit, or_accept=accept, why="; ".join(reasons))
+        # A hold named only by sales that never burned it: taking it again is fair too.
+        accept = set(reasons) == {"HOLD_ALREADY_USED"} and not hold.redeemed
+        accept = accept and not others - spent
+        limit = {"OFFLINE_PAYMENT_LIMIT"} if _over_limit(sale.amount) else set()
+        return Expect(
+            frozenset(reasons) | limit,
+            or_accept=accept,
+            why=f"hold {hold.reference}: " + "; ".join(reasons.values()),
+        )
 
     def stored_refunds_of(self, payment_id: str) -> list[Sale]:
         return [r for r in self.refunds.values() if r.payment_id == payment_id and r.outbox_id]

@@ -13,6 +13,7 @@ from .world import DRAIN_WITHIN, Answer
 
 CLOSED = ("dead", "discarded")
 REFUND_BEFORE_PAYMENT = 9005
+ALREADY_EXISTS = (9004, 9001)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,13 @@ class Settled:
             for tx, entries in self.by_tx.items()
             if any(e["type"] == "PaymentReward" for e in entries)
         }
+        # Holds that payments named when sent (re-holds among them): not a checkout's orphans.
+        self.burning = {
+            str(e["json"].get("redemption", {}).get("pointsHoldReference"))
+            for e in snap.journal
+            if _is_post(e, "/integrations/payments")
+            and isinstance(e["json"].get("redemption"), dict)
+        }
         # Redemption rows of redeems, per hold-and-redeem request (by id of its Answer).
         self.redeemed: dict[int, list[dict[str, Any]]] = defaultdict(list)
 
@@ -102,6 +110,7 @@ class Settled:
         for refund in self.model.refunds.values():
             self._refund(refund, refunds_waiting.get(refund.sale_id, set()))
         self._releases()
+        self._order()
 
     # --- inv 1: every ledger row comes from the customer's own checkout -----------------------
 
@@ -209,11 +218,17 @@ class Settled:
             )
 
     def _no_orphan_hold(self, checkout: Checkout, answer: Answer, what: str) -> None:
-        reference = first_hold_in(self.snap.journal, answer, checkout.customer)
-        if reference is None or checkout.reference == reference:
+        """A checkout refused after its hold was placed must release it (an unknown outcome
+        promises less: it may still be settling, and is judged by the redemptions alone)."""
+        if answer.code == "REDEMPTION_OUTCOME_UNKNOWN":
             return
-        state = self.snap.hold_states.get(reference)
-        if state == "active":
+        reference = first_hold_in(self.snap.journal, answer, checkout.customer)
+        if reference is None or checkout.reference == reference or reference in self.burning:
+            return
+        release = self.rows.get(("release", reference))
+        if release is not None and release["state"] in CLOSED and release["lastError"]:
+            return  # the release itself was refused, with a reason: a documented end
+        if self.snap.hold_states.get(reference) == "active":
             self.p.broke(
                 "truthful",
                 f"{what} was told {answer.short()}, but its hold {reference} ({checkout.points} "
@@ -236,6 +251,12 @@ class Settled:
             for answer in sale.delivered_answers:
                 if not rewards:
                     self.p.broke("truthful", f"{what} answered 200 delivered, not in the ledger")
+                elif answer.field("rewardedPoints") != rewards[0]["points"]:
+                    self.p.broke(
+                        "truthful",
+                        f"{what} answered rewardedPoints {answer.field('rewardedPoints')}, "
+                        f"Gameball rewarded {rewards[0]['points']}",
+                    )
                 told = answer.field("redeemedPoints")
                 if told and not any(e["points"] == told for e in redemptions):
                     self.p.broke(
@@ -263,6 +284,13 @@ class Settled:
             )
         elif row["state"] in CLOSED and not row["lastError"]:
             self.p.broke("exactly-once", f"{what} is {row['state']} without a reason")
+        elif row["state"] == "dead" and row["lastCode"] in ALREADY_EXISTS and landed:
+            # Nobody else uses the POS's ids here: "already exists" was this row's own landing.
+            self.p.broke(
+                "exactly-once",
+                f"{what} reached Gameball, yet its row is dead as 'already exists' "
+                f"({row['lastCode']}: {row['lastError']}): an earlier send of it landed",
+            )
 
     def _burned(
         self,
@@ -371,3 +399,22 @@ class Settled:
                 self.p.broke("exactly-once", f"release of {reference} acknowledged, no row")
             elif row["state"] in CLOSED and not row["lastError"]:
                 self.p.broke("exactly-once", f"release of {reference} {row['state']}, no reason")
+
+    # --- order per customer -------------------------------------------------------------------
+
+    def _order(self) -> None:
+        """Each customer's payments reach Gameball in the order they were stored here."""
+        arrived: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for entry in self.snap.ledger:
+            tx = str(entry["transactionId"])
+            row = self.rows.get(("payment", tx))
+            sale = self.model.payments.get(tx)
+            if entry["type"] == "PaymentReward" and row is not None and sale is not None:
+                arrived[entry["customerId"]].append((row["id"], tx))
+        for customer, order in arrived.items():
+            if order != sorted(order):
+                self.p.broke(
+                    "order",
+                    f"{customer}'s payments reached Gameball as {[tx for _, tx in order]}, "
+                    f"but were stored as {[tx for _, tx in sorted(order)]}",
+                )

@@ -5,6 +5,7 @@ Hypothesis steps are synchronous; each one is handed to the loop and waited for.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import threading
@@ -38,6 +39,8 @@ SIDECAR_ENV = {
     "SIDECAR_CONNECTIVITY_PROBE_MAX": "0.3",
     "SIDECAR_OUTBOX_RETRY_BASE": "0.05",
     "SIDECAR_OUTBOX_RETRY_CAP": "0.4",
+    # A refund whose payment never comes here gives up after this many tries (a few seconds).
+    "SIDECAR_OUTBOX_REFUND_WAIT_ATTEMPTS": "4",
     "SIDECAR_UPSTREAM_TIMEOUT": "2",
     "SIDECAR_UPSTREAM_CONNECT_TIMEOUT": "1",
     "SIDECAR_PACING_ENABLED": "false",
@@ -48,7 +51,9 @@ SIDECAR_ENV = {
 SLOW_SECONDS = 0.8
 # The cashier must have an answer by then, whatever Gameball does.
 POS_TIMEOUT = 5.0
-DRAIN_WITHIN = 20.0
+# Once healed, every queue must be empty within this; a wedge shows just as well sooner, so
+# exploring by hand may shorten it (MODEL_DRAIN_WITHIN=5).
+DRAIN_WITHIN = float(os.environ.get("MODEL_DRAIN_WITHIN") or 20.0)
 
 
 @dataclass(frozen=True)
