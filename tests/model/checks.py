@@ -305,3 +305,46 @@ class Checker:
             self.p.broke("truthful", f"{what}: HOLD_RELEASED, but it was never released")
         elif code in ("OFFLINE_QUEUE_FULL", "OFFLINE_TOO_LONG", "STORAGE_UNAVAILABLE"):
             self.p.broke("truthful", f"{what}: {code}, a limit this test never comes near")
+
+    # --- requests at once ---------------------------------------------------------------------
+
+    def same_sale_twice(self, sale: Sale, answers: list[Answer]) -> None:
+        what = f"payment {sale.sale_id} sent twice at once"
+        for answer in answers:
+            self.documented(FINALIZE, answer, what)
+            self.sale_body(answer, what)
+        ids = {a.field("outboxId") for a in answers if a.ok}
+        if len(ids) > 1 or (ids and not all(a.ok for a in answers)):
+            self.p.broke(
+                "idempotency",
+                f"{what}: one request, two outcomes: {[a.short() for a in answers]}",
+            )
+
+    def one_hold_twice(self, hold: Hold, sales: list[Sale], answers: list[Answer]) -> None:
+        what = f"payments {[s.sale_id for s in sales]} naming hold {hold.reference} at once"
+        for answer in answers:
+            self.documented(FINALIZE, answer, what)
+            self.sale_body(answer, what)
+        if all(a.ok for a in answers):
+            self.p.broke(
+                "hold-state",
+                f"{what}: both accepted ({[a.short() for a in answers]}); one hold is one "
+                "discount, the second is HOLD_ALREADY_USED",
+            )
+        for answer in answers:
+            if answer.code is not None and answer.code != "HOLD_ALREADY_USED":
+                self.p.broke("hold-state", f"{what}: refused {answer.short()}")
+
+    def hold_twice(
+        self, checkout: Checkout, answers: list[Answer], journal: list[dict[str, Any]]
+    ) -> None:
+        what = f"hold-and-redeem {checkout.checkout_id} sent twice at once"
+        for answer in answers:
+            self.documented(HOLD, answer, what)
+            if answer.status == 200:
+                self._hold_body(checkout, answer, what, fresh_checkout=True)
+            if answer.code in UPSTREAM_TRUTH or answer.code == "UPSTREAM_REJECTED":
+                self.told_by_gameball(answer, journal, what)
+        references = {a.field("holdReference") for a in answers if a.status == 200}
+        if len(references) > 1:
+            self.p.broke("idempotency", f"{what}: one checkout, two holds {sorted(references)}")

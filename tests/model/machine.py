@@ -181,6 +181,84 @@ class CheckoutMachine(RuleBasedStateMachine):
             return {"released", "used"} if hold.named_by else {"released"}
         return None
 
+    @rule(
+        what=st.sampled_from(["same-sale", "same-checkout", "one-hold-two-sales"]),
+        customer=customers,
+        redeem_now=st.booleans(),
+        index=picks,
+    )
+    def double_click(self, what: str, customer: str, redeem_now: bool, index: int) -> None:
+        """Two requests at once: the same one twice, or two sales burning one hold."""
+        free = [
+            h
+            for h in self.model.holds_of(customer, own=True)
+            if h.made_here and not (h.redeemed or h.released or h.named_by)
+        ]
+        if what == "same-checkout":
+            body: dict[str, Any] = {
+                "customerId": customer,
+                "checkoutId": self.model.fresh("K"),
+                "points": 50,
+            }
+            if redeem_now:
+                body |= {"redeemNow": True, "transactionId": self.model.fresh("T")}
+            checkout = Checkout(
+                body["checkoutId"], customer, 50, redeem_now, body.get("transactionId"), body
+            )
+            self.model.checkouts[checkout.checkout_id] = checkout
+            if redeem_now:
+                self.model.redeem_ids.append(checkout.transaction_id or "")
+            answers = self._together([("POST", "/v1/hold-and-redeem", body)] * 2)
+            checkout.answers.extend(answers)
+            self.check.hold_twice(checkout, answers, self.world.journal())
+            for answer in answers:
+                self._learn_hold(checkout, answer)
+        elif what == "one-hold-two-sales" and free:
+            hold = pick(free, index)
+            sales = [self._new_payment(customer, hold.reference) for _ in range(2)]
+            answers = self._together(
+                [("POST", "/v1/finalize-payment", sale.body) for sale in sales]
+            )
+            self.check.one_hold_twice(hold, sales, answers)
+            self._record_sales(sales, answers)
+        else:
+            sale = self._new_payment(customer, None)
+            answers = self._together([("POST", "/v1/finalize-payment", sale.body)] * 2)
+            self.check.same_sale_twice(sale, answers)
+            self._record_sales([sale, sale], answers)
+        self.promises.flush()
+
+    def _together(self, calls: list[tuple[str, str, Any]]) -> list[Answer]:
+        answers = self.world.pos_together(calls)
+        shown = "; ".join(
+            f"{body} -> {a.short()}" for (_, _, body), a in zip(calls, answers, strict=True)
+        )
+        self._did(f"at once: {shown}")
+        return answers
+
+    def _new_payment(self, customer: str, hold: str | None, amount: float = 10.0) -> Sale:
+        payment_id = self.model.next_payment_id(customer)
+        body: dict[str, Any] = {
+            "customerId": customer,
+            "paymentId": payment_id,
+            "totalPaid": amount,
+        }
+        if hold is not None:
+            body["redemption"] = {"pointsHoldReference": hold}
+        sale = Sale("payment", payment_id, customer, body, hold=hold, amount=amount)
+        self.model.payments[payment_id] = sale
+        return sale
+
+    def _record_sales(self, sales: list[Sale], answers: list[Answer]) -> None:
+        for sale, answer in zip(sales, answers, strict=True):
+            sale.answers.append(answer)
+            row = self._row(sale.kind, sale.sale_id, sale.customer)
+            if row is not None:
+                sale.outbox_id = row["id"]
+                hold = self.model.holds.get(sale.hold or "")
+                if hold is not None:
+                    hold.named_by.add(sale.sale_id)
+
     @rule(customer=customers, points=st.sampled_from([50, 100]))
     def hold_at_another_till(self, customer: str, points: int) -> None:
         reference = self.world.hold_elsewhere(customer, points)
@@ -212,23 +290,13 @@ class CheckoutMachine(RuleBasedStateMachine):
         index=picks,
     )
     def finalize(self, customer: str, amount: float, hold_kind: str, index: int) -> None:
-        payment_id = self.model.next_payment_id(customer)
         hold = None
         if hold_kind == "unknown":
             hold = self.model.fresh("no-such-hold-")
         elif hold_kind in ("own", "other"):
             holds = self.model.holds_of(customer, own=hold_kind == "own")
             hold = pick(holds, index).reference if holds else None
-        body: dict[str, Any] = {
-            "customerId": customer,
-            "paymentId": payment_id,
-            "totalPaid": amount,
-        }
-        if hold is not None:
-            body["redemption"] = {"pointsHoldReference": hold}
-        sale = Sale("payment", payment_id, customer, body, hold=hold, amount=amount)
-        self.model.payments[payment_id] = sale
-        self._store(sale)
+        self._store(self._new_payment(customer, hold, amount))
 
     def _store(self, sale: Sale) -> None:
         """Send a sale not stored yet (new, or refused before) and check what became of it."""

@@ -14,6 +14,7 @@ from .world import DRAIN_WITHIN, Answer
 CLOSED = ("dead", "discarded")
 REFUND_BEFORE_PAYMENT = 9005
 ALREADY_EXISTS = (9004, 9001)
+UNKNOWN = "REDEMPTION_OUTCOME_UNKNOWN"
 
 
 @dataclass(frozen=True)
@@ -162,11 +163,19 @@ class Settled:
         ]
         reference = sent[0]["json"].get("holdReference") if sent else None
         index = made.get(reference) if isinstance(reference, str) else None
-        for checkout, answer in answers:
-            if index is not None and answer.window[0] <= index < answer.window[1]:
-                if checkout.customer == customer and checkout.redeem_now:
-                    self.redeemed[id(answer)].append(entry)
-                    return
+        # Requests sent at once share a window: the one that claims the redemption made it.
+        candidates = [
+            answer
+            for checkout, answer in answers
+            if index is not None
+            and answer.window[0] <= index < answer.window[1]
+            and checkout.customer == customer
+            and checkout.redeem_now
+        ]
+        claims = [a for a in candidates if a.field("redemption") or a.code == UNKNOWN]
+        if candidates:
+            self.redeemed[id((claims or candidates)[0])].append(entry)
+            return
         self.p.broke(
             "own-points",
             f"{customer} lost {points} points to redemption {tx} (hold {reference}), which no "

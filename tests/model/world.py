@@ -188,6 +188,14 @@ class World:
     def pos(self, method: str, path: str, body: Any = None) -> Answer:
         return self.run(self._pos(method, path, body), timeout=POS_TIMEOUT + 5)
 
+    def pos_together(self, calls: list[tuple[str, str, Any]]) -> list[Answer]:
+        """Several requests at once, as a double-clicked till or two tills would send them."""
+
+        async def together() -> list[Answer]:
+            return list(await asyncio.gather(*(self._pos(*call) for call in calls)))
+
+        return self.run(together(), timeout=POS_TIMEOUT + 5)
+
     async def _pos(self, method: str, path: str, body: Any) -> Answer:
         assert self._session is not None
         start = len(self.sim.requests)
