@@ -9,7 +9,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from tests.model.machine import CheckoutMachine
 
 DEFAULT_RUN = settings(
-    max_examples=8,
+    max_examples=10,
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
