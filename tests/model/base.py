@@ -43,8 +43,6 @@ class Base(RuleBasedStateMachine):
         # refundId -> payment ids whose finalize found that refund waiting in the queue
         self.refunds_waiting: dict[str, set[str]] = {}
         self.steps = 0
-        if self.report is not None:
-            self.report.examples += 1
 
     def _said(self, what: str, answer: Answer) -> None:
         self._did(f"{what} -> {answer.short()}")
@@ -86,6 +84,8 @@ class Base(RuleBasedStateMachine):
         self.promises.flush()
 
     def teardown(self) -> None:
+        if self.report is not None:
+            self.report.examples += 1
         try:
             # After a failed step, only clean up: a second failure would hide the first.
             if sys.exc_info()[0] is None:

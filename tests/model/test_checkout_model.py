@@ -3,7 +3,7 @@ promise on most commits; `scripts/chaos model` runs many more."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from tests.model.machine import CheckoutMachine
@@ -12,6 +12,8 @@ DEFAULT_RUN = settings(
     max_examples=10,
     stateful_step_count=25,
     deadline=None,
+    # No "explain" phase: replaying each step variant costs more than the report gains.
+    phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 

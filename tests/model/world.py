@@ -51,9 +51,10 @@ SIDECAR_ENV = {
 SLOW_SECONDS = 0.8
 # The cashier must have an answer by then, whatever Gameball does.
 POS_TIMEOUT = 5.0
-# Once healed, every queue must be empty within this; a wedge shows just as well sooner, so
-# exploring by hand may shorten it (MODEL_DRAIN_WITHIN=5).
-DRAIN_WITHIN = float(os.environ.get("MODEL_DRAIN_WITHIN") or 20.0)
+# Once healed, every queue must be empty within this. With the short retry and probe settings
+# above a healthy drain takes a second or two; a wedge stays a wedge, so exploring by hand may
+# shorten it further (MODEL_DRAIN_WITHIN=5) to make shrinking faster.
+DRAIN_WITHIN = float(os.environ.get("MODEL_DRAIN_WITHIN") or 10.0)
 
 
 @dataclass(frozen=True)
