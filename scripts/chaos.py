@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SUITES = ("crash", "partition", "matrix", "fuzz", "badinput", "disk", "soak")
+SUITES = ("crash", "partition", "matrix", "fuzz", "badinput", "model", "disk", "soak")
 QUICK_SKIPS = ("soak",)
 
 

@@ -1,0 +1,71 @@
+"""Suite "model": the checkout's state machine (tests/model) for many more examples than the
+default test run, counting broken promises instead of stopping at the first; prints one line.
+Each violation's message and its example's steps go to var/chaos/model-violations.txt.
+
+    scripts/chaos model                        120 examples (15 with --quick)
+    .venv/bin/python scripts/chaos_model.py --examples 500
+    CHAOS_MODEL_EXAMPLES=500 scripts/chaos model
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.model.machine import CheckoutMachine  # noqa: E402
+from tests.model.promises import Report  # noqa: E402
+
+DETAILS = ROOT / "var" / "chaos" / "model-violations.txt"
+EXAMPLES = {True: 15, False: 120}
+
+
+def run(examples: int, steps: int = 30) -> Report:
+    report = Report()
+    CheckoutMachine.report = report
+    try:
+        run_state_machine_as_test(
+            CheckoutMachine,
+            settings=settings(
+                max_examples=examples,
+                stateful_step_count=steps,
+                deadline=None,
+                database=None,
+                phases=(Phase.generate,),
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
+    finally:
+        CheckoutMachine.report = None
+    return report
+
+
+def main(quick: bool, examples: int | None = None) -> bool:
+    # The sidecar logs every dead letter and outage; here they are the point, not news.
+    logging.getLogger("sidecar").setLevel(logging.CRITICAL)
+    examples = examples or int(os.environ.get("CHAOS_MODEL_EXAMPLES") or EXAMPLES[quick])
+    report = run(examples)
+    DETAILS.parent.mkdir(parents=True, exist_ok=True)
+    DETAILS.write_text("".join(f"{v}\n\n" for v in report.violations), encoding="utf-8")
+    print(
+        f"model: examples={report.examples} steps={report.steps} "
+        f"violations={len(report.violations)}",
+        flush=True,
+    )
+    return not report.violations
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"{EXAMPLES[True]} examples")
+    parser.add_argument("--examples", type=int, help=f"default {EXAMPLES[False]}")
+    args = parser.parse_args()
+    sys.exit(0 if main(args.quick, args.examples) else 1)
