@@ -257,3 +257,33 @@ class RedemptionOutcomeUnknown(ApiError):
     resending the same request returns what happened."""
 
     status, code, retryable = 503, "REDEMPTION_OUTCOME_UNKNOWN", True
+
+
+class CouponRefused(ApiError):
+    """Gameball will not apply a coupon (unknown, expired, used, below its minimum ...)."""
+
+    status, code = 422, "COUPON_REFUSED"
+
+
+class OfflineCouponsUnavailable(ApiError):
+    status, code, retryable = 503, "OFFLINE_COUPONS_UNAVAILABLE", True
+
+
+class CouponLockNotFound(ApiError):
+    status, code = 404, "COUPON_LOCK_NOT_FOUND"
+
+
+class CouponLockBelongsToAnotherCustomer(ApiError):
+    status, code = 422, "COUPON_LOCK_BELONGS_TO_ANOTHER_CUSTOMER"
+
+
+class CouponLockAlreadyUsed(ApiError):
+    status, code = 409, "COUPON_LOCK_ALREADY_USED"
+
+
+class CouponLockReleased(ApiError):
+    status, code = 409, "COUPON_LOCK_RELEASED"
+
+
+class HistoryUnavailable(ApiError):
+    status, code, retryable = 503, "HISTORY_UNAVAILABLE", True

@@ -15,7 +15,8 @@ class Meaning(StrEnum):
     WAIT = "wait"  # the transaction a refund reverses is not there (yet)
     HOLD_GONE = "hold_gone"  # the hold is not active: used, released or expired
     RETIME = "retime"  # another transaction of this customer has this exact time
-    DECLINE = "decline"  # the customer cannot do this (points, unknown customer)
+    DECLINE = "decline"  # the customer cannot do this (points, unknown customer, a coupon)
+    LOCK_GONE = "lock_gone"  # the coupon lock a sale burns is invalid, expired or used
     DEAD = "dead"  # the payload is refused: a person must look
 
 
@@ -31,13 +32,27 @@ class Code(IntEnum):
     INVALID_VALUE = 3003
     SERVER_ERROR = 5000
     UNAVAILABLE = 5003
+    OPERATION_FAILED = 4000
+    NOT_FOUND = 4004
     CUSTOMER_NOT_FOUND = 7000
+    ALREADY_REFERRED = 7002
+    REFERRAL_CODE_NOT_FOUND = 7003
+    INVALID_REFERRAL = 7006
+    NOT_REVERSIBLE = 9000
     ALREADY_CANCELLED = 9001
     TIME_TAKEN = 9003
     ID_EXISTS = 9004
     REVERSED_NOT_FOUND = 9005
     HOLD_NOT_FOUND = 9006
     INSUFFICIENT_POINTS = 9008
+    COUPON_LOCK_INVALID = 9009
+    COUPON_LOCK_USED = 9010
+    COUPON_NOT_APPLICABLE = 9011
+    COUPON_USED_UP = 9012
+    COUPON_EXPIRED = 9013
+    COUPON_INACTIVE = 9014
+    LOCK_DURATION_INVALID = 9015
+    BELOW_MINIMUM_ORDER = 9017
 
     @property
     def meaning(self) -> Meaning:
@@ -61,6 +76,13 @@ _MEANINGS = {
     Code.UNAVAILABLE: Meaning.RETRY,
     Code.CUSTOMER_NOT_FOUND: Meaning.DECLINE,
     Code.INSUFFICIENT_POINTS: Meaning.DECLINE,
+    Code.COUPON_NOT_APPLICABLE: Meaning.DECLINE,
+    Code.COUPON_USED_UP: Meaning.DECLINE,
+    Code.COUPON_EXPIRED: Meaning.DECLINE,
+    Code.COUPON_INACTIVE: Meaning.DECLINE,
+    Code.BELOW_MINIMUM_ORDER: Meaning.DECLINE,
+    Code.COUPON_LOCK_INVALID: Meaning.LOCK_GONE,
+    Code.COUPON_LOCK_USED: Meaning.LOCK_GONE,
     Code.ALREADY_CANCELLED: Meaning.ALREADY,
     Code.ID_EXISTS: Meaning.ALREADY,
     Code.TIME_TAKEN: Meaning.RETIME,
@@ -97,6 +119,12 @@ def for_cashier(exc: errors.GameballRejected, *, subject: str) -> errors.ApiErro
             "Gameball has no customer with this customerId; check the id, or let the customer "
             "earn points first",
             upstream_code=exc.code,
+        )
+    if meaning_of(exc.code) == Meaning.LOCK_GONE or (
+        meaning_of(exc.code) == Meaning.DECLINE and exc.code != Code.INSUFFICIENT_POINTS
+    ):
+        return errors.CouponRefused(
+            f"Gameball refused the coupon: {exc.message}", upstream_code=exc.code
         )
     if exc.code == Code.HOLD_NOT_FOUND:
         return errors.HoldNotFound(

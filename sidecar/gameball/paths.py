@@ -12,12 +12,19 @@ HOLD_PATH = "/integrations/transactions/hold"
 REDEEM_PATH = "/integrations/transactions/redeem"
 REFUND_PATH = "/integrations/transactions/refund"
 RULES_PATH = "/integrations/configurations/cashback"
-
+ORDERS_PATH = "/integrations/orders"
+ORDER_QUOTE_PATH = "/integrations/orders/cashback"
+CASHBACK_PATH = "/integrations/transactions/cashback"
+MANUAL_PATH = "/integrations/transactions/manual"
+TRANSACTIONS_PATH = "/integrations/transactions"
+CUSTOMERS_PATH = "/integrations/customers"
+COUPONS_VALIDATE_PATH = "/integrations/coupons/validate"
 
 HOLD_ITEM_PATH = HOLD_PATH + "/{holdReference}"
 BALANCE_PATH = "/integrations/customers/{customerId}/balance"
+COUPON_LOCK_PATH = "/integrations/coupons/{lockReference}"
 # The paths that carry an id, as templates: failure texts and metrics name these, never an id.
-ID_PATHS = (HOLD_ITEM_PATH, BALANCE_PATH)
+ID_PATHS = (HOLD_ITEM_PATH, BALANCE_PATH, COUPON_LOCK_PATH)
 _ID_PATH_PATTERNS = [
     (re.compile("^" + re.sub(r"\\{\w+\\}", "[^/]+", re.escape(t)) + "$"), t) for t in ID_PATHS
 ]
@@ -36,6 +43,10 @@ def hold_path(reference: str) -> str:
 
 def balance_path(customer_id: str) -> str:
     return BALANCE_PATH.format(customerId=segment(customer_id))
+
+
+def coupon_lock_path(lock_reference: str) -> str:
+    return COUPON_LOCK_PATH.format(lockReference=segment(lock_reference))
 
 
 def path_template(path: str) -> str:

@@ -169,7 +169,8 @@ class Settled(Origins):
         if len(cancels) > 1 or len(backs) > 1:
             self.p.broke("exactly-once", f"{what} applied {len(cancels)} times at Gameball")
         if not sale.acknowledged:
-            if entries:
+            # Only rows a refund makes: its id may also be a payment's, whose rows are not it.
+            if cancels or backs:
                 told = ", ".join(a.short() for a in sale.answers)
                 self.p.broke("truthful", f"{what} was refused ({told}), yet Gameball applied it")
             return

@@ -18,10 +18,11 @@ import aiohttp
 from aiohttp import web
 
 from sidecar.app import create_app
-from sidecar.config import Secrets, load_config
+from sidecar.config import load_config
+from sidecar.credentials import Secrets
 from sidecar.simulator import Simulator, SimulatorServer
 from sidecar.simulator.errors import GameballError
-from tests.harness import STORE_ENV
+from tests.support.processes import STORE_ENV
 
 T = TypeVar("T")
 
