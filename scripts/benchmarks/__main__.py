@@ -36,7 +36,9 @@ PHASES: tuple[Callable[[Bench], Awaitable[None]], ...] = (
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench", description=__doc__.splitlines()[0] if __doc__ else None
+    )
     parser.add_argument("--quick", action="store_true", help="small counts, ~1 min (CI smoke)")
     parser.add_argument("--loadgen", choices=("wrk", "aiohttp"), help="default: wrk if installed")
     profiling = parser.add_mutually_exclusive_group()
