@@ -1,21 +1,19 @@
 """Time from Gameball's return to an empty outbox: N payments queued offline by a real sidecar
 process, then the simulator comes back. Prints one line per run (paced and unpaced).
 
-Usage: .venv/bin/python scripts/measure_drain.py [--payments 1000] [--customers 50]
+Usage, from the repository root:
+    .venv/bin/python -m scripts.measure_drain [--payments 1000] [--customers 50]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sidecar.simulator import Simulator, SimulatorServer
 from tests.support.processes import SidecarProcess

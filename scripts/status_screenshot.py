@@ -3,7 +3,8 @@
 The sidecar and the simulator run in this process with a realistic moment staged: Gameball
 down, a few sales queued, one dead letter. Needs Debian's chromium (apt-get install chromium).
 
-Usage: .venv/bin/python scripts/status_screenshot.py [OUTPUT.png]
+Usage, from the repository root:
+    .venv/bin/python -m scripts.status_screenshot [OUTPUT.png]
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sidecar.app import create_app
 from sidecar.config import load_config

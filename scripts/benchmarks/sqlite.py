@@ -1,4 +1,4 @@
-"""SQLite measurements for scripts/bench.py: the machine's limit for one durable commit per sale
+"""SQLite measurements for the benchmark: the machine's limit for one durable commit per sale
 (raw sqlite3, WAL + synchronous=FULL), and the cost of the sidecar's own outbox statements at a
 given queue depth, timed on a copy of its database."""
 

@@ -1,12 +1,11 @@
 """Small pieces the chaos suites share: one call to the sidecar with its answer kept, the outbox
 read page by page, the simulator's ledger counted, the requests it found outside Gameball's
-spec, bounded waits, and shell steps (mounts) whose failures are reported instead of raised."""
+spec, bounded waits, the sidecar log's errors, and one figures line."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -127,21 +126,6 @@ async def wait_until(
             return True
         await asyncio.sleep(interval)
     return await predicate()
-
-
-def shell(*argv: str) -> tuple[int, str]:
-    """Run one command; (exit status, stderr or stdout) instead of an exception."""
-    try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return 127, str(exc)
-    return done.returncode, (done.stderr or done.stdout).strip()
-
-
-def unmount(path: Path) -> None:
-    """Unmount, lazily if something still holds the mount (a sidecar that would not die)."""
-    if shell("umount", str(path))[0] != 0:
-        shell("umount", "-l", str(path))
 
 
 def log_problems(log_path: Path, limit: int = 5) -> tuple[int, list[str]]:

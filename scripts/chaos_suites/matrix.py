@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from chaos_common import spec_violations
-from chaos_tills import sidecar_in
 
+from scripts.chaos_suites.common import spec_violations
+from scripts.chaos_suites.tills import sidecar_in
 from sidecar.simulator import Simulator, SimulatorServer
 from tests.support.processes import SidecarProcess
 
@@ -76,7 +76,8 @@ class Matrix:
 
     async def item(self, outbox_id: int) -> dict[str, Any]:
         async with self.session.get(f"{self.sidecar.url}/v1/outbox/{outbox_id}") as response:
-            return await response.json()  # type: ignore[no-any-return]
+            item: dict[str, Any] = await response.json()
+            return item
 
     async def settled(self, outbox_id: int, within: float = 30) -> dict[str, Any]:
         loop = asyncio.get_running_loop()

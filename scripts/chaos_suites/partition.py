@@ -10,9 +10,15 @@ import tempfile
 import time
 
 import aiohttp
-from chaos_common import spec_violations
-from chaos_tills import Record, check_ledger, figures, seeded_simulator, sidecar_in, start_tills
 
+from scripts.chaos_suites.common import figures, spec_violations
+from scripts.chaos_suites.tills import (
+    Record,
+    check_ledger,
+    seeded_simulator,
+    sidecar_in,
+    start_tills,
+)
 from sidecar.simulator import SimulatorServer
 
 MODES = ("down", "blackhole", "slow", "reset", "html503")
@@ -81,8 +87,8 @@ async def run(flaps: int, customers: int, sales: int, seed: int = 7) -> bool:
     result = check_ledger(simulator, record)
     outside_spec = spec_violations("partition", simulator)
     print(
-        "partition: "
-        + figures(
+        figures(
+            "partition",
             {
                 "flaps": len(modes),
                 "modes": ",".join(sorted(set(modes))),
@@ -91,7 +97,7 @@ async def run(flaps: int, customers: int, sales: int, seed: int = 7) -> bool:
                 "longest_pos_wait_s": round(record.longest_wait, 2),
                 "calls": record.calls,
                 "spec_violations": outside_spec,
-            }
+            },
         ),
         flush=True,
     )

@@ -3,7 +3,7 @@ default test run, counting broken promises instead of stopping at the first; pri
 Each violation's message and its example's steps go to var/chaos/model-violations.txt.
 
     scripts/chaos model                        120 examples (15 with --quick)
-    .venv/bin/python scripts/chaos_model.py --examples 500
+    .venv/bin/python -m scripts.chaos_suites.model --examples 500
     CHAOS_MODEL_EXAMPLES=500 scripts/chaos model
 """
 
@@ -18,11 +18,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tests.model.machine import CheckoutMachine
+from tests.model.promises import Report
 
-from tests.model.machine import CheckoutMachine  # noqa: E402
-from tests.model.promises import Report  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 DETAILS = ROOT / "var" / "chaos" / "model-violations.txt"
 EXAMPLES = {True: 15, False: 120}

@@ -73,10 +73,11 @@ class Till:
                 self._record.payments[self._customer].append(payment_id)
                 self._record.holds_used += "redemption" in body
             if n % 7 == 3 and status in (200, 202):
-                refund = {"paymentId": payment_id, "refundId": f"{payment_id}-r", "amount": 2}
+                refund_id = f"{payment_id}-r"
+                refund = {"paymentId": payment_id, "refundId": refund_id, "amount": 2}
                 status, _ = await self.call("POST", "/v1/refund", refund)
                 if status in (200, 202):
-                    self._record.refunds[refund["refundId"]] = payment_id
+                    self._record.refunds[refund_id] = payment_id
             await asyncio.sleep(self._rng.uniform(*self._think))
 
     async def _hold(self, checkout_id: str) -> str | None:
@@ -189,7 +190,3 @@ def check_ledger(simulator: SimulatorServer, record: Record) -> dict[str, int]:
         "duplicated": duplicated,
         "order_violations": violations,
     }
-
-
-def figures(values: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in values.items())

@@ -1,6 +1,6 @@
-"""Load generators for scripts/bench.py, each in a process of its own so that it never shares an
+"""The benchmark's load generators, each in a process of its own so that it never shares an
 event loop (or a GIL) with what it measures: wrk driven by a Lua script (preferred: C, one epoll
-thread), or this file run as a script, an aiohttp client (the fallback when wrk is missing).
+thread), or this module run with -m, an aiohttp client (the fallback when wrk is missing).
 
 Both send the same bodies (see ``body``) over keep-alive connections, closed loop, one request
 in flight per connection, and print one line ``BENCH {json}`` with the request count, seconds,
@@ -16,6 +16,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from scripts.benchmarks.plan import ROOT
 
 KINDS = ("estimate-miss", "estimate-hit", "finalize")
 CUSTOMERS = 200
@@ -122,10 +124,10 @@ def run(load: Load, generator: str, workdir: Path, cpu: int | None = None) -> Re
         command = ["wrk", "-t1", f"-c{load.concurrency}", f"-d{seconds}s", "--timeout", "10s"]
         command += ["-s", str(script), load.url]
     else:
-        command = [sys.executable, __file__, json.dumps(asdict(load))]
+        command = [sys.executable, "-m", "scripts.benchmarks.loadgen", json.dumps(asdict(load))]
     if cpu is not None:
         command = ["taskset", "--cpu-list", str(cpu), *command]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
     assert process.stdout is not None
     out = process.stdout.read().decode()
     # wait4, not wait(): it hands back the child's own CPU time (rusage).

@@ -10,8 +10,15 @@ import tempfile
 import time
 
 import aiohttp
-from chaos_common import spec_violations
-from chaos_tills import Record, check_ledger, figures, seeded_simulator, sidecar_in, start_tills
+
+from scripts.chaos_suites.common import figures, spec_violations
+from scripts.chaos_suites.tills import (
+    Record,
+    check_ledger,
+    seeded_simulator,
+    sidecar_in,
+    start_tills,
+)
 
 
 async def run(kills: int, customers: int, sales: int, seed: int = 20261122) -> bool:
@@ -59,8 +66,8 @@ async def run(kills: int, customers: int, sales: int, seed: int = 20261122) -> b
     result = check_ledger(simulator, record)
     outside_spec = spec_violations("crash", simulator)
     print(
-        "crash: "
-        + figures(
+        figures(
+            "crash",
             {
                 "kills": done,
                 "customers": customers,
@@ -70,7 +77,7 @@ async def run(kills: int, customers: int, sales: int, seed: int = 20261122) -> b
                 "interrupted_calls": record.interrupted,
                 "spec_violations": outside_spec,
                 "seconds": round(elapsed),
-            }
+            },
         ),
         flush=True,
     )

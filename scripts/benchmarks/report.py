@@ -1,5 +1,6 @@
-"""The markdown scripts/bench.py prints: the results table with met/missed per target, the CPU
-each process used during each measurement, and the profiles of phases that missed."""
+"""The markdown the benchmark prints: how it was measured, the results table with met/missed per
+target, the CPU each process used during each measurement, and the profiles of phases that
+missed."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_load import Result
-from bench_procs import Profile
-from bench_sqlite import StatementCost
+from scripts.benchmarks.loadgen import Result
+from scripts.benchmarks.plan import Plan
+from scripts.benchmarks.profiling import Profile
+from scripts.benchmarks.sqlite import StatementCost
 
 
 @dataclass
@@ -79,6 +81,41 @@ class Finding:
 
 def ms(result: Result) -> str:
     return f"{result.p50_ms:.2f} / {result.p99_ms:.2f} ms"
+
+
+def header(plan: Plan, generator: str, placement: tuple[int, int] | None) -> list[str]:
+    """How the run measured: the load generator, the sizes, and ``placement``: the CPUs of the
+    load generator and of what it measures, or None when nothing is pinned."""
+    if generator == "wrk":
+        how = (
+            "wrk 4.1 in its own process (C, one epoll thread, `-t1 -c1` / `-t1 -c16`, "
+            "keep-alive, closed loop), a Lua script making every body (a new totalPaid per "
+            "cache miss, a new paymentId per sale)"
+        )
+    else:
+        how = "an aiohttp client in its own process (scripts/benchmarks/loadgen.py)"
+    if placement is not None:
+        first, second = placement
+        pinned = (
+            f"the load generator is pinned to CPU {first}, the processes it measures (the "
+            f"sidecar or the bare proxy, and the simulator; raw SQLite too) to CPU {second}, "
+            "so every path has the same placement (left to the scheduler, c=1 latencies "
+            "moved 2x between runs); the drains run unpinned"
+        )
+    else:
+        pinned = "nothing is pinned to a CPU"
+    return [
+        f"- load generator: {how}; each measurement {plan.seconds} s "
+        f"({plan.finalize_seconds} s for finalize) after a {plan.warmup} s "
+        f"warm-up; estimates: {plan.rounds} interleaved round(s) "
+        "of direct / bare proxy / sidecar miss / sidecar hit, p50 and p99 the rounds' "
+        f"medians; {pinned}",
+        "- loopback; the simulator (zero latency, rate limits off except for the paced "
+        "drain) runs in the bench process, with its GC paused while measuring; the sidecar "
+        "is a subprocess "
+        "(`python -m sidecar serve`, log level WARNING, its own database under "
+        "var/bench/work/)",
+    ]
 
 
 def render(
@@ -157,8 +194,8 @@ def finding_lines(finding: Finding) -> list[str]:
     if finding.sql:
         lines += [
             "",
-            f"The sidecar's outbox statements (sidecar/outbox.py) timed on a copy of its database "
-            f"with {finding.sql_rows:,} queued rows:",
+            "The sidecar's outbox statements (sidecar/store/queries.py) timed on a copy of its "
+            f"database with {finding.sql_rows:,} queued rows:",
             "",
             "| statement | ms per run | query plan |",
             "|---|---|---|",
