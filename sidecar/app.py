@@ -27,9 +27,11 @@ from .sdnotify import Notifier
 from .store.database import Database
 from .store.outbox import Outbox
 from .store.sealing import Sealer
-from .web import routes
+from .web import keys
 from .web.edge import error_middleware, max_body_key
 from .web.metrics import Metrics
+from .web.ops import ops_routes
+from .web.routes import routes
 from .web.security import cors_middleware, security_middleware
 
 log = logging.getLogger(__name__)
@@ -53,9 +55,10 @@ def create_app(config: Config, secrets: Secrets, *, clocks: Clocks = REAL) -> we
         ],
         client_max_size=sidecar.max_body_bytes,
     )
-    app[routes.metrics_key] = metrics
+    app[keys.metrics_key] = metrics
     app[max_body_key] = sidecar.max_body_bytes
-    app.add_routes(routes.routes)
+    app.add_routes(routes)
+    app.add_routes(ops_routes)
     # Made before the database opens, so a test can watch it from the first call.
     app[connectivity_key] = connectivity_for(config, clocks)
 
@@ -157,12 +160,16 @@ async def _running(
 def _expose(app: web.Application, parts: Components) -> None:
     """What the handlers use, under the keys the web layer defines."""
     app[components_key] = parts
-    app[routes.sales_key] = parts.sales
-    app[routes.holds_key] = parts.holds
-    app[routes.estimator_key] = parts.estimator
-    app[routes.balances_key] = parts.balances
-    app[routes.outbox_view_key] = parts.view
-    app[routes.status_key] = parts.status
+    app[keys.sales_key] = parts.sales
+    app[keys.points_key] = parts.points
+    app[keys.customers_key] = parts.customers
+    app[keys.coupons_key] = parts.coupons
+    app[keys.holds_key] = parts.holds
+    app[keys.estimator_key] = parts.estimator
+    app[keys.balances_key] = parts.balances
+    app[keys.history_key] = parts.history
+    app[keys.outbox_view_key] = parts.view
+    app[keys.status_key] = parts.status
 
 
 def _job_failed(scheduler: aiojobs.Scheduler, context: dict[str, Any]) -> None:

@@ -10,12 +10,17 @@ import aiojobs
 
 from .checkout.balances import Balances
 from .checkout.cache import AgedCache
+from .checkout.coupons import Coupons
+from .checkout.customers import Customers
 from .checkout.estimates import Estimator
+from .checkout.history import History
 from .checkout.holds import HoldBudgets, Holds
 from .checkout.inspection import OutboxView
+from .checkout.points import Points
+from .checkout.queueing import OfflineLimits, Submitter
 from .checkout.renewal import HoldRenewal
 from .checkout.rules import RulesBook
-from .checkout.sales import OfflineLimits, Sales, Store
+from .checkout.sales import Sales, Store
 from .clocks import Clocks
 from .config import Config
 from .credentials import Secrets
@@ -27,6 +32,7 @@ from .gameball.client import UpstreamClient
 from .gameball.connectivity import Connectivity
 from .gameball.wire import GbBranch, GbMerchant
 from .status import Status, StoreIdentity
+from .store.couponbook import CouponBook
 from .store.database import Database
 from .store.holdbook import HoldBook
 from .store.outbox import Outbox
@@ -46,9 +52,13 @@ class Components:
     alarm: Alarm
     dispatcher: Dispatcher
     sales: Sales
+    points: Points
+    customers: Customers
+    coupons: Coupons
     holds: Holds
     estimator: Estimator
     balances: Balances
+    history: History
     view: OutboxView
     status: Status
 
@@ -134,6 +144,18 @@ def assemble(
     limits = config.limits
     budgets = config.budgets
     cache = config.cache
+    submitter = Submitter(
+        dispatcher=dispatcher,
+        connectivity=connectivity,
+        limits=OfflineLimits(
+            max_payment_amount=limits.max_payment_amount,
+            max_queued_amount=limits.max_queued_amount,
+            max_queued_count=limits.max_queued_count,
+            max_offline_age=limits.max_offline_age,
+        ),
+        budget=budgets.finalize,
+        clocks=clocks,
+    )
     return Components(
         database=database,
         outbox=outbox,
@@ -145,17 +167,26 @@ def assemble(
         dispatcher=dispatcher,
         sales=Sales(
             outbox=outbox,
-            dispatcher=dispatcher,
-            connectivity=connectivity,
+            submitter=submitter,
             store=Store(merchant=merchant, terminal_id=store.terminal_id),
-            budget=budgets.finalize,
-            limits=OfflineLimits(
-                max_payment_amount=limits.max_payment_amount,
-                max_queued_amount=limits.max_queued_amount,
-                max_queued_count=limits.max_queued_count,
-                max_offline_age=limits.max_offline_age,
+        ),
+        points=Points(submitter=submitter, merchant=merchant),
+        customers=Customers(submitter=submitter),
+        coupons=Coupons(
+            book=CouponBook(database), upstream=upstream, submitter=submitter, budget=budgets.hold
+        ),
+        history=History(
+            database=database,
+            outbox=outbox,
+            upstream=upstream,
+            cache=AgedCache(
+                maxsize=cache.balance_max_entries,
+                ttl=cache.balance_ttl,
+                timer=clocks.timer,
+                clock=clocks.clock,
             ),
-            clocks=clocks,
+            budget=budgets.balance,
+            clock=clocks.clock,
         ),
         holds=Holds(
             book=book,

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 
 from sidecar import errors
 from sidecar.checkout.models import (
-    ErrorBody,
     EstimateRequest,
     FinalizeRequest,
     HoldRequest,
@@ -31,6 +30,7 @@ from sidecar.checkout.models import (
     hold_decoder,
     refund_decoder,
 )
+from sidecar.checkout.replies import ErrorBody
 from sidecar.store.database import Database
 from sidecar.store.outbox import Outbox
 from sidecar.store.rows import NewItem

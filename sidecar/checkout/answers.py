@@ -10,7 +10,7 @@ import msgspec
 from .. import errors
 from ..gameball.codes import Code
 from ..store.rows import Item
-from .models import SaleAnswer
+from .replies import SaleAnswer
 
 
 def answer_for(item: Item) -> SaleAnswer:
@@ -27,10 +27,15 @@ def answer_for(item: Item) -> SaleAnswer:
         status="delivered" if delivered else "queued",
         outboxId=item.id,
         paymentId=_id_of(item, "payment"),
+        orderId=_id_of(item, "order"),
         refundId=_id_of(item, "refund"),
+        transactionId=_id_of(item, "cashback") or _id_of(item, "manual"),
+        customerId=item.customer_id if item.kind == "customer" else None,
         holdReference=item.hold_reference if item.kind == "release" else None,
+        lockReference=item.lock_reference if item.kind == "coupon_release" else None,
         rewardedPoints=result.get("rewardedPoints"),
         redeemedPoints=result.get("redeemedPoints"),
+        points=result.get("points"),
         outcome=item.outcome if delivered else None,
     )
 
@@ -58,4 +63,4 @@ def refusal_for(item: Item) -> errors.ApiError:
 
 
 def _id_of(item: Item, kind: str) -> str | None:
-    return item.idem_key.removeprefix(f"{kind}:") if item.kind == kind else None
+    return item.idem_key.partition(":")[2] if item.kind == kind else None

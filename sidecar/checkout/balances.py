@@ -18,7 +18,7 @@ from ..gameball.wire import GbBalance
 from ..store.database import Database
 from ..timefmt import iso_ms
 from .cache import AgedCache
-from .models import BalanceAnswer
+from .replies import BalanceAnswer
 
 BALANCE_KEY = "balance:"
 _balance_decoder = msgspec.json.Decoder(GbBalance)
@@ -79,7 +79,13 @@ class Balances:
             availablePointsBalance=balance.availablePointsBalance,
             availablePointsValue=balance.availablePointsValue,
             pendingPoints=balance.pendingPoints,
+            pendingPointsValue=balance.pendingPointsValue,
             totalPointsBalance=balance.totalPointsBalance,
+            totalPointsValue=balance.totalPointsValue,
+            totalEarnedPoints=balance.totalEarnedPoints,
+            nextExpiringPointsAmount=balance.nextExpiringPointsAmount,
+            nextExpiringPointsValue=balance.nextExpiringPointsValue,
+            nextExpiringPointsDate=balance.nextExpiringPointsDate,
             currency=balance.currency,
             pointsName=balance.pointsName,
             source=source,  # type: ignore[arg-type]

@@ -14,10 +14,17 @@ from .. import errors
 from ..errors import GameballError, GameballRejected
 from ..gameball.client import UpstreamClient
 from ..gameball.codes import Meaning, for_cashier, meaning_of
-from ..gameball.paths import QUOTE_PATH
-from ..gameball.wire import GbCashbackQuote, GbMerchant, GbQuoteAnswer
+from ..gameball.paths import ORDER_QUOTE_PATH, QUOTE_PATH
+from ..gameball.wire import (
+    GbCashbackQuote,
+    GbMerchant,
+    GbOrderQuote,
+    GbOrderQuoteAnswer,
+    GbQuoteAnswer,
+)
 from .cache import AgedCache
-from .models import EstimateAnswer, EstimateRequest
+from .models import EstimateRequest
+from .replies import EstimateAnswer
 from .rules import RulesBook, estimate_points
 
 log = logging.getLogger(__name__)
@@ -47,15 +54,27 @@ class Estimator:
         self._spawn = spawn
 
     async def estimate(self, request: EstimateRequest) -> EstimateAnswer:
+        _is_order(request)  # refuses a mixed basket before the cache or Gameball see it
         key = msgspec.json.encode(request)
         cached = self._cache.get(key)
         if cached is not None:
             return msgspec.structs.replace(cached[0], source="cache")
+        is_order = _is_order(request)
+        lines: list[dict[str, Any]] | None = None
         try:
             async with asyncio.timeout(self._budget):
-                quote = await self._upstream.call(
-                    "POST", QUOTE_PATH, GbQuoteAnswer, body=self._quote_body(request)
-                )
+                if is_order:
+                    order_quote = await self._upstream.call(
+                        "POST", ORDER_QUOTE_PATH, GbOrderQuoteAnswer, body=self._order_body(request)
+                    )
+                    quote = GbQuoteAnswer(
+                        totalPoints=order_quote.totalPoints, totalScore=order_quote.totalScore
+                    )
+                    lines = order_quote.lineItems
+                else:
+                    quote = await self._upstream.call(
+                        "POST", QUOTE_PATH, GbQuoteAnswer, body=self._quote_body(request)
+                    )
         except GameballRejected as exc:
             if exc.transient or meaning_of(exc.code) == Meaning.ALARM:
                 # Busy or mis-keyed: the cashier still gets a number, store IT gets the alarm.
@@ -69,6 +88,7 @@ class Estimator:
             source="upstream",
             customerId=request.customerId,
             paymentDetails=quote.paymentDetails,
+            lineItems=lines,
         )
         self._cache.put(key, answer)
         if request.customerId and not self._rules.knows(request.customerId):
@@ -90,6 +110,17 @@ class Estimator:
             note=OFFLINE_NOTE,
         )
 
+    def _order_body(self, request: EstimateRequest) -> GbOrderQuote:
+        return GbOrderQuote(
+            totalPaid=request.totalPaid,
+            totalDiscount=request.totalDiscount or 0.0,
+            totalShipping=request.totalShipping or 0.0,
+            customerId=request.customerId,
+            totalPrice=request.totalPrice,
+            lineItems=request.lineItems,
+            merchant=self._merchant,
+        )
+
     def _quote_body(self, request: EstimateRequest) -> GbCashbackQuote:
         return GbCashbackQuote(
             totalPaid=request.totalPaid,
@@ -101,3 +132,15 @@ class Estimator:
             paymentDetails=request.paymentDetails,
             merchant=self._merchant,
         )
+
+
+def _is_order(request: EstimateRequest) -> bool:
+    """A retail basket (Gameball's order quote) or a payment one, never both."""
+    retail = request.lineItems is not None or request.totalShipping is not None
+    payment = request.paymentDetails is not None or request.totalProcessingFees is not None
+    if retail and payment:
+        raise errors.ValidationFailed.field(
+            "$.lineItems",
+            "send a payment basket (`paymentDetails`) or a retail one (`lineItems`), not both",
+        )
+    return retail

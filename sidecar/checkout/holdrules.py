@@ -36,12 +36,64 @@ async def request_hold(
 
 
 def may_burn(admission: Admission) -> None:
-    """A sale may burn a hold made on this terminal only for its own customer, and only once;
-    a hold made elsewhere (another till) is for Gameball to judge."""
+    """A sale may burn a hold, and a coupon lock, made on this terminal only for its own
+    customer, and each only once; one made elsewhere (another till) is for Gameball to judge,
+    but still burned by one stored sale at most."""
+    _may_burn_hold(admission)
+    _may_burn_lock(admission)
+
+
+def _may_burn_lock(admission: Admission) -> None:
+    lock, new = admission.lock, admission.new
+    reference = new.lock_reference
+    if reference is None or new.kind not in ("payment", "order"):
+        return
+    if lock is None:
+        if admission.lock_named_by:
+            raise errors.CouponLockAlreadyUsed(
+                f"Coupon lock {reference!r} is already named by sale "
+                f"{_sale_id(admission.lock_named_by)!r}; do not give the discount twice"
+            )
+        return
+    if lock.customer_id != new.customer_id:
+        raise errors.CouponLockBelongsToAnotherCustomer(
+            f"Coupon lock {reference!r} was made for another customer; a sale may only redeem "
+            "its own customer's coupons"
+        )
+    if lock.state == "released":
+        raise errors.CouponLockReleased(
+            f"Coupon lock {reference!r} was released; validate and lock the coupons again"
+        )
+    if lock.state == "used" or lock.claimed_by not in (None, new.idem_key):
+        named = f" by sale {_sale_id(lock.claimed_by)!r}" if lock.claimed_by else ""
+        raise errors.CouponLockAlreadyUsed(
+            f"Coupon lock {reference!r} was already redeemed{named}; do not give the discount twice"
+        )
+
+
+def may_release_lock(admission: Admission) -> None:
+    """Coupons a sale burns are not given back under it."""
+    lock = admission.lock
+    if lock is not None and (lock.state == "used" or lock.claimed_by):
+        named = f" by sale {_sale_id(lock.claimed_by)!r}" if lock.claimed_by else ""
+        raise errors.CouponLockAlreadyUsed(
+            f"Coupon lock {admission.new.lock_reference!r} is already being redeemed{named}, so "
+            "it cannot be released"
+        )
+
+
+def _may_burn_hold(admission: Admission) -> None:
     hold, new = admission.hold, admission.new
-    if hold is None or new.hold_action != "burn":
+    if new.hold_action != "burn":
         return
     reference = new.hold_reference
+    if hold is None:
+        if admission.hold_named_by:
+            raise errors.HoldAlreadyUsed(
+                f"Hold {reference!r} is already named by sale "
+                f"{_sale_id(admission.hold_named_by)!r}; do not give the discount twice"
+            )
+        return
     if hold.customer_id != new.customer_id:
         raise errors.HoldBelongsToAnotherCustomer(
             f"Hold {reference!r} was made for another customer; a sale may only redeem the "

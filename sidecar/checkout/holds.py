@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from .. import errors
+from .. import errors, ids
 from ..clocks import REAL, Clocks
 from ..delivery.dispatcher import Dispatcher
 from ..errors import GameballError, GameballRejected
@@ -23,10 +23,12 @@ from ..gameball.wire import GbHoldAnswer, GbHoldState, GbMerchant, as_number
 from ..store.holdbook import HoldBook, HoldRow
 from ..timefmt import TransactionClock, iso_ms, parse_gameball_time
 from .answers import answer_for
+from .fields import fingerprint_of
 from .holdrules import may_release, release_item, request_hold
 from .keyedlock import KeyedLocks
-from .models import HoldAnswer, HoldRequest, SaleAnswer, fingerprint_of
+from .models import HoldRequest
 from .redemption import OFFLINE, Redeemer, redeem_id_for, stored_refusal
+from .replies import HoldAnswer, SaleAnswer
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ class Holds:
         await self._redeemer.resume()
 
     async def hold(self, request: HoldRequest) -> HoldAnswer:
-        _check_hold_request(request)
+        request = _checked(request)
         async with self._locks.hold(request.checkoutId):
             return await self._hold_once(request)
 
@@ -154,6 +156,8 @@ class Holds:
             log.warning("hold %s not queued for release (%s); it lapses at expiry", reference, exc)
 
     async def _hold_once(self, request: HoldRequest) -> HoldAnswer:
+        customer_id = request.customerId
+        assert customer_id is not None  # _checked: a customer id, or one from the pass
         fingerprint = fingerprint_of(request)
         existing = await self._book.by_checkout(request.checkoutId)
         if existing is not None:
@@ -164,12 +168,12 @@ class Holds:
                 )
             return await self._resent(existing)
         deadline = self._timer() + self._budgets.hold
-        created = await self._create_within(deadline, request)
+        created = await self._create_within(deadline, request, customer_id)
         reference = created.holdReference
         expires_at = await self._expiry(reference, deadline)
         answer = HoldAnswer(
             holdReference=reference,
-            customerId=request.customerId,
+            customerId=customer_id,
             checkoutId=request.checkoutId,
             holdPoints=as_number(created.holdEquivalentPoints),
             holdAmount=as_number(created.holdAmount),
@@ -183,7 +187,7 @@ class Holds:
                 hold_reference=reference,
                 checkout_id=request.checkoutId,
                 fingerprint=fingerprint,
-                customer_id=request.customerId,
+                customer_id=customer_id,
                 hold_points=answer.holdPoints,
                 hold_amount=answer.holdAmount,
                 state=answer.state,
@@ -193,7 +197,7 @@ class Holds:
                 redeem_id=redeem_id_for(request.transactionId or "") if request.redeemNow else None,
             )
         except errors.StorageError as exc:
-            await self._spawn(self.release_orphan(reference, request.customerId))
+            await self._spawn(self.release_orphan(reference, customer_id))
             raise errors.StorageUnavailable(
                 f"The hold could not be recorded on this terminal ({exc}), so it was given back; "
                 "take the payment without redeeming points"
@@ -230,14 +234,16 @@ class Holds:
             return fallback
         return parse_gameball_time(state.dateToExpire) or fallback
 
-    async def _create_within(self, deadline: float, request: HoldRequest) -> GbHoldAnswer:
+    async def _create_within(
+        self, deadline: float, request: HoldRequest, customer_id: str
+    ) -> GbHoldAnswer:
         """Holds are not idempotent at Gameball: if the answer comes after the budget, the
         hold still exists, so the call is left to finish and its hold is then released."""
         task = asyncio.ensure_future(
             request_hold(
                 self._upstream,
                 self._tx_clock,
-                request.customerId,
+                customer_id,
                 points=request.points,
                 amount=request.amount,
                 otp=request.otp,
@@ -247,7 +253,7 @@ class Holds:
         )
         done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - self._timer()))
         if not done:
-            await self._spawn(self._release_when_made(task, request.customerId))
+            await self._spawn(self._release_when_made(task, customer_id))
             raise errors.OfflineRedemptionUnavailable(OFFLINE)
         try:
             return task.result()
@@ -283,7 +289,27 @@ class Holds:
         )
 
 
-def _check_hold_request(request: HoldRequest) -> None:
+def _checked(request: HoldRequest) -> HoldRequest:
+    """The request as the rest of the hold reads it: with a scanned pass split into the
+    customer's id and its one-time hash (the last 6 characters), as Gameball's POS guide says."""
+    if (request.customerId is None) == (request.scannedPass is None):
+        raise errors.ValidationFailed.field(
+            "$.customerId", "send exactly one of `customerId` or `scannedPass` (the scanned QR)"
+        )
+    if request.scannedPass is not None:
+        customer_id, hash_ = request.scannedPass[:-6], request.scannedPass[-6:]
+        if not hash_.isascii() or not hash_.isdigit() or not ids.is_valid(customer_id):
+            raise errors.ValidationFailed.field(
+                "$.scannedPass",
+                "must be a customer id followed by the pass's 6-digit code, as scanned",
+            )
+        if request.hash is not None:
+            raise errors.ValidationFailed.field(
+                "$.hash", "a scanned pass carries its own hash; send one or the other"
+            )
+        request = msgspec.structs.replace(
+            request, customerId=customer_id, hash=hash_, scannedPass=None
+        )
     if (request.points is None) == (request.amount is None):
         raise errors.ValidationFailed.field(
             "$.points", "send exactly one of `points` or `amount` (the points to reserve)"
@@ -292,3 +318,4 @@ def _check_hold_request(request: HoldRequest) -> None:
         raise errors.ValidationFailed.field(
             "$.transactionId", "required when `redeemNow` is true (the POS's sale id)"
         )
+    return request

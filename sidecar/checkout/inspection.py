@@ -18,8 +18,8 @@ from ..store.rows import Item
 from ..timefmt import iso_ms
 
 STATES = ("pending", "inflight", "delivered", "dead", "discarded")
-# Contact data stays out of what people read and export.
-HIDDEN_FIELDS = ("email", "mobile")
+# Contact and personal data stay out of what people read and export.
+HIDDEN_FIELDS = ("email", "mobile", "customerAttributes")
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP, CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_COLUMNS = (
@@ -29,9 +29,17 @@ EXPORT_COLUMNS = (
     "outcome",
     "customerId",
     "paymentId",
+    "orderId",
     "refundId",
+    "transactionId",
     "holdReference",
+    "lockReference",
     "amount",
+    "points",
+    "redeemedPoints",
+    "username",
+    "reason",
+    "note",
     "merchantId",
     "branchId",
     "eventTime",
@@ -127,20 +135,35 @@ class OutboxView:
 
 def describe(item: Item, *, with_body: bool = False) -> dict[str, Any]:
     body: dict[str, Any] = msgspec.json.decode(item.body)
+    result: dict[str, Any] = msgspec.json.decode(item.result) if item.result else {}
     merchant = body.get("merchant") or {}
+    reversed_kind = (item.after_key or "").partition(":")[0]
     described: dict[str, Any] = {
         "id": item.id,
         "kind": item.kind,
         "state": item.state,
         "outcome": item.outcome,
         "customerId": item.customer_id,
-        "paymentId": body.get("paymentId") or body.get("reverseTransactionId"),
+        "paymentId": body.get("paymentId")
+        or (body.get("reverseTransactionId") if reversed_kind == "payment" else None),
+        "orderId": body.get("orderId")
+        or (body.get("reverseTransactionId") if reversed_kind == "order" else None),
         "refundId": body.get("refundTransactionId"),
+        "transactionId": body.get("transactionId"),
         "holdReference": item.hold_reference,
+        "lockReference": item.lock_reference,
         "amount": item.amount,
+        "points": body.get("points"),
+        "redeemedPoints": result.get("redeemedPoints"),
+        # Who gave manual points, and why: kept for finance with the row.
+        "username": body.get("username"),
+        "reason": body.get("reason"),
+        "note": item.note,
         "merchantId": merchant.get("uniqueId"),
         "branchId": (merchant.get("branch") or {}).get("uniqueId"),
-        "eventTime": body.get("paymentDate") or body.get("transactionTime"),
+        "eventTime": body.get("paymentDate")
+        or body.get("orderDate")
+        or body.get("transactionTime"),
         "attempts": item.attempts,
         "nextAttemptAt": iso_ms(item.next_attempt_at) if item.state == "pending" else None,
         "lastCode": item.last_code,
@@ -151,9 +174,7 @@ def describe(item: Item, *, with_body: bool = False) -> dict[str, Any]:
     }
     if with_body:
         described["request"] = _without_contact(body)
-        described["result"] = (
-            redactor.scrub_data(msgspec.json.decode(item.result)) if item.result else None
-        )
+        described["result"] = redactor.scrub_data(result) if item.result else None
     return described
 
 

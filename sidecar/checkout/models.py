@@ -1,46 +1,37 @@
-"""What POS software sends and receives: request models that refuse unknown fields (typos fail
-loudly) and bound every value, answer models, and the decoders, built once."""
+"""What POS software sends: one request model per operation, following Gameball's field names,
+refusing unknown fields (typos fail loudly) and bounding every value; and the decoders, built
+once. Rules that span fields (exactly one of two) are checked by the operation itself."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
 
-from .. import ids
-
-# Bounds keep absurd or hostile values out before they reach Gameball or the disk.
-Money = Annotated[float, Meta(ge=0, le=1e9)]
-PositiveMoney = Annotated[float, Meta(ge=0.01, le=1e9)]
-PositivePoints = Annotated[int, Meta(gt=0, le=1_000_000_000)]
-Id = Annotated[str, Meta(min_length=1, max_length=ids.MAX_LENGTH, pattern=ids.PATTERN)]
-Text = Annotated[str, Meta(max_length=256)]
-Tags = Annotated[list[Text], Meta(max_length=50)]
-# Gameball's spec: "the values must be of type string or number".
-Extra = Annotated[dict[Annotated[str, Meta(max_length=64)], str | float], Meta(max_length=50)]
-
-
-class PaymentLine(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True
-):
-    serviceId: Id | None = None
-    serviceName: Text | None = None
-    serviceProvider: Text | None = None
-    amount: Money | None = None
-    tax: Money | None = None
-    discount: Money | None = None
-    tags: Tags | None = None
-    category: Tags | None = None
-    extra: Extra | None = None
-
-
-PaymentLines = Annotated[list[PaymentLine], Meta(max_length=500)]
+from .fields import (
+    Email,
+    Extra,
+    Id,
+    Mobile,
+    Money,
+    OrderLines,
+    PaymentLines,
+    PositiveMoney,
+    PositivePoints,
+    Redemption,
+    RefundLines,
+    ReturnWindow,
+    SignedMoney,
+    SignedPoints,
+    Text,
+)
 
 
 class EstimateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A payment basket (``paymentDetails``) or a retail one (``lineItems``), not both."""
+
     totalPaid: Money
     customerId: Id | None = None
     totalAmount: Money | None = None
@@ -48,11 +39,18 @@ class EstimateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     totalTax: Money | None = None
     totalProcessingFees: Money | None = None
     paymentDetails: PaymentLines | None = None
+    totalPrice: Money | None = None
+    totalShipping: Money | None = None
+    lineItems: OrderLines | None = None
 
 
 class HoldRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    customerId: Id
+    """``customerId``, or ``scannedPass``: the value a cashier scans off the customer's QR code
+    or Virtual Pass (the customer id followed by a 6-digit one-time hash)."""
+
     checkoutId: Id
+    customerId: Id | None = None
+    scannedPass: Annotated[str, Meta(min_length=7, max_length=140)] | None = None
     points: PositivePoints | None = None
     amount: PositiveMoney | None = None
     otp: Annotated[str, Meta(max_length=32)] | None = None
@@ -60,18 +58,6 @@ class HoldRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     hash: Annotated[str, Meta(max_length=512)] | None = None
     redeemNow: bool = False
     transactionId: Id | None = None
-
-
-class Redemption(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True
-):
-    pointsHoldReference: Id | None = None
-    couponsLockReference: Id | None = None
-    couponCodes: Annotated[list[Id], Meta(max_length=20)] | None = None
-
-
-class ReturnWindow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    returnWindow: Annotated[int, Meta(ge=0, le=3650)]
 
 
 class FinalizeRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -89,129 +75,124 @@ class FinalizeRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     paymentDetails: PaymentLines | None = None
     redemption: Redemption | None = None
     guest: bool | None = None
-    email: Annotated[str, Meta(max_length=256)] | None = None
-    mobile: Annotated[str, Meta(max_length=32)] | None = None
+    email: Email | None = None
+    mobile: Mobile | None = None
     extra: Extra | None = None
     cashbackConfigurations: ReturnWindow | None = None
 
 
-class RefundLine(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True
-):
-    productId: Id | None = None
-    quantity: Annotated[float, Meta(gt=0, le=1e6)] | None = None
-    price: Money | None = None
-    sku: Text | None = None
-    tags: Tags | None = None
-    category: Tags | None = None
-    title: Text | None = None
-    taxes: Money | None = None
-    discount: Money | None = None
+class OrderRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Gameball's Track Order body without ``merchant`` and ``channel``."""
+
+    customerId: Id
+    orderId: Id
+    totalPaid: Money
+    orderDate: datetime | None = None
+    totalPrice: Money | None = None
+    totalShipping: Money | None = None
+    totalTax: Money | None = None
+    totalDiscount: Money | None = None
+    lineItems: OrderLines | None = None
+    redemption: Redemption | None = None
+    guest: bool | None = None
+    cartId: Id | None = None
     extra: Extra | None = None
+    cashbackConfigurations: ReturnWindow | None = None
+    email: Email | None = None
+    mobile: Mobile | None = None
 
 
 class RefundRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    paymentId: Id
+    """A refund of a payment (``paymentId``) or of an order (``orderId``): exactly one."""
+
     refundId: Id
+    paymentId: Id | None = None
+    orderId: Id | None = None
     customerId: Id | None = None
     amount: PositiveMoney | None = None
     refundDate: datetime | None = None
-    lineItems: Annotated[list[RefundLine], Meta(max_length=500)] | None = None
+    lineItems: RefundLines | None = None
+
+
+class CashbackRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Amount-only earning (Gameball's transactions/cashback)."""
+
+    customerId: Id
+    transactionId: Id
+    amount: PositiveMoney
+    transactionTime: datetime | None = None
+    email: Email | None = None
+    mobile: Mobile | None = None
+    configurations: ReturnWindow | None = None
+
+
+class ManualPointsRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A manager's goodwill points (positive) or deduction (negative): ``points`` or
+    ``amount``, with who did it and why, both kept for finance."""
+
+    customerId: Id
+    transactionId: Id
+    username: Annotated[str, Meta(min_length=1, max_length=128)]
+    reason: Annotated[str, Meta(min_length=3, max_length=255)]
+    points: SignedPoints | None = None
+    amount: SignedMoney | None = None
+    transactionTime: datetime | None = None
+    expiryAfter: Annotated[int, Meta(ge=0, le=36500)] | None = None
+    email: Email | None = None
+    mobile: Mobile | None = None
+
+
+class CustomerAttributes(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True
+):
+    displayName: Text | None = None
+    firstName: Text | None = None
+    lastName: Text | None = None
+    email: Email | None = None
+    mobile: Mobile | None = None
+    gender: Annotated[str, Meta(max_length=32)] | None = None
+    dateOfBirth: Annotated[str, Meta(max_length=40)] | None = None
+    joinDate: Annotated[str, Meta(max_length=40)] | None = None
+    preferredLanguage: Annotated[str, Meta(max_length=16)] | None = None
+    country: Text | None = None
+    city: Text | None = None
+    zip: Annotated[str, Meta(max_length=32)] | None = None
+    custom: Extra | None = None
+
+
+class CustomerRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Register or update the shopper (Gameball's customers upsert; the id is in the path)."""
+
+    email: Email | None = None
+    mobile: Mobile | None = None
+    referrerCode: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    guest: bool | None = None
+    customerAttributes: CustomerAttributes | None = None
+
+
+class CouponRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Validate coupon codes for a customer's basket; ``lock`` keeps them for this checkout."""
+
+    customerId: Id
+    coupons: Annotated[list[Id], Meta(min_length=1, max_length=20)]
+    totalPurchaseAmount: Money | None = None
+    lock: bool = False
+    lockDuration: Annotated[int, Meta(ge=1, le=1440)] | None = None  # minutes
 
 
 class DiscardRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     reason: Annotated[str, Meta(min_length=3, max_length=500)]
 
 
-# --- POS-facing answers -------------------------------------------------------------------
-
-
-class EstimateAnswer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    totalPoints: int
-    source: Literal["upstream", "cache", "offline-estimate"]
-    customerId: str | None = None
-    totalScore: float | None = None
-    tierName: str | None = None
-    paymentDetails: list[dict[str, Any]] | None = None
-    note: str | None = None
-
-
-class RedemptionAnswer(msgspec.Struct, frozen=True, kw_only=True):
-    transactionId: str
-    redeemedPoints: float
-    redeemedAmount: float
-
-
-class HoldAnswer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    holdReference: str
-    customerId: str
-    holdPoints: float
-    holdAmount: float
-    # "redeeming": a redemption whose outcome Gameball has not confirmed yet.
-    state: Literal["active", "used", "expired", "released", "redeeming"]
-    stale: bool
-    expiresAt: str | None = None
-    checkoutId: str | None = None
-    asOf: str | None = None
-    redemption: RedemptionAnswer | None = None
-
-
-class BalanceAnswer(msgspec.Struct, frozen=True, kw_only=True):
-    customerId: str
-    availablePointsBalance: float
-    availablePointsValue: float
-    pendingPoints: float
-    totalPointsBalance: float
-    currency: str | None
-    pointsName: str | None
-    source: Literal["upstream", "cache", "stale"]
-    asOf: str
-    ageSeconds: float
-    stale: bool
-
-
-def fingerprint_of(request: msgspec.Struct) -> bytes:
-    """What makes two requests "the same": a digest of their canonical encoding (a digest, so
-    OTPs and contact data are not kept just to compare requests)."""
-    return hashlib.sha256(msgspec.json.encode(request)).digest()
-
-
-class SaleAnswer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """What finalize, refund and release answer: delivered (200) or queued (202)."""
-
-    status: Literal["delivered", "queued", "dead", "discarded"]
-    outboxId: int
-    paymentId: str | None = None
-    refundId: str | None = None
-    holdReference: str | None = None
-    rewardedPoints: float | None = None
-    redeemedPoints: float | None = None
-    outcome: str | None = None
-    lastError: str | None = None
-    upstreamCode: int | None = None
-
-
-class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True):
-    field: str
-    message: str
-
-
-class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    code: str
-    message: str
-    retryable: bool
-    upstreamCode: int | None = None
-    details: list[ErrorDetail] | None = None
-
-
-class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
-    """The one shape of every error answer."""
-
-    error: ErrorInfo
-
+Direction = Literal["+", "-"]
 
 estimate_decoder = msgspec.json.Decoder(EstimateRequest)
 finalize_decoder = msgspec.json.Decoder(FinalizeRequest)
+order_decoder = msgspec.json.Decoder(OrderRequest)
 refund_decoder = msgspec.json.Decoder(RefundRequest)
+cashback_decoder = msgspec.json.Decoder(CashbackRequest)
+manual_decoder = msgspec.json.Decoder(ManualPointsRequest)
+customer_decoder = msgspec.json.Decoder(CustomerRequest)
+coupon_decoder = msgspec.json.Decoder(CouponRequest)
 discard_decoder = msgspec.json.Decoder(DiscardRequest)
 hold_decoder = msgspec.json.Decoder(HoldRequest)

@@ -21,7 +21,7 @@ from ..gameball.wire import GbHoldState, GbMerchant, GbRedeem, GbRedeemAnswer, a
 from ..store.holdbook import HoldBook, HoldRow
 from ..timefmt import TransactionClock
 from .keyedlock import KeyedLocks
-from .models import HoldAnswer, RedemptionAnswer
+from .replies import HoldAnswer, RedemptionAnswer
 
 log = logging.getLogger(__name__)
 

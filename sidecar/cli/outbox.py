@@ -69,9 +69,16 @@ def _list(args: argparse.Namespace) -> int:
     if not items:
         print("no items")
     for item in items:
-        ident = item["paymentId"] or item["holdReference"] or ""
+        ident = (
+            item["paymentId"]
+            or item["orderId"]
+            or item["transactionId"]
+            or item["holdReference"]
+            or item["lockReference"]
+            or ""
+        )
         if item["refundId"]:
-            ident = f"{item['refundId']} (of {item['paymentId']})"
+            ident = f"{item['refundId']} (of {item['paymentId'] or item['orderId']})"
         note = item["lastError"] or item["outcome"] or ""
         print(
             f"{item['id']:>7}  {item['state']:<10} {item['kind']:<8} {item['customerId']:<20} "

@@ -23,18 +23,18 @@ from ..errors import (
 )
 from ..gameball.client import UpstreamClient
 from ..gameball.codes import Code, Meaning, meaning_of
-from ..gameball.paths import PAYMENTS_PATH, REFUND_PATH, hold_path
-from ..gameball.wire import GbPaymentAnswer, GbRefundAnswer, as_number, without_nulls
+from ..gameball.wire import without_nulls
 from ..store.outbox import Outbox
 from ..store.rows import Item
 from .alarm import Alarm
+from .calls import CALLS
 from .holdkeeper import HoldKeeper
 from .pacing import Pacer
+from .rewrites import Rewrites
 
 log = logging.getLogger(__name__)
 
 Verdict = Literal["delivered", "retry", "paused", "alarm", "dead"]
-PATHS = {"payment": PAYMENTS_PATH, "refund": REFUND_PATH}
 # A row moved to the next free millisecond this often and still refused (9003) is dead.
 RETIME_ATTEMPTS = 10
 
@@ -59,7 +59,7 @@ class Sender:
         self._upstream = upstream
         self._pacer = pacer
         self._alarm = alarm
-        self._holds = holds
+        self._rewrites = Rewrites(outbox=outbox, holds=holds, clock=clock)
         self._retry_base = retry_base
         self._retry_cap = retry_cap
         self._refund_wait_attempts = refund_wait_attempts
@@ -134,23 +134,10 @@ class Sender:
             self._on_the_wire.discard(item.id)
 
     async def _call(self, item: Item) -> dict[str, Any]:
-        if item.kind == "release":
-            await self._upstream.call("DELETE", hold_path(item.hold_reference or ""), dict)
-            return {}
-        body = without_nulls(item.body)
-        if item.kind == "payment":
-            paid = await self._upstream.call(
-                "POST", PATHS["payment"], GbPaymentAnswer, raw_body=body
-            )
-            return {
-                "rewardedPoints": as_number(paid.rewardedPoints),
-                "redeemedPoints": as_number(paid.redeemedPoints),
-            }
-        refunded = await self._upstream.call("POST", PATHS["refund"], GbRefundAnswer, raw_body=body)
-        return {
-            "refundAmount": as_number(refunded.refundAmount),
-            "refundEquivalentPoints": as_number(refunded.refundEquivalentPoints),
-        }
+        call = CALLS[item.kind]
+        body = without_nulls(item.body) if call.method == "POST" else None
+        answer = await self._upstream.call(call.method, call.path(item), call.answer, raw_body=body)
+        return call.kept(answer)
 
     async def _failed(self, item: Item, exc: GameballError) -> Verdict:
         now = self._clock()
@@ -184,11 +171,17 @@ class Sender:
         if item.kind == "release" and meaning == Meaning.HOLD_GONE:
             # Released already, used, or lapsed: either way the points are not locked.
             return await self._already(item, exc)
+        if item.kind == "coupon_release" and (
+            meaning == Meaning.LOCK_GONE or exc.code == Code.NOT_FOUND
+        ):
+            return await self._already(item, exc)  # the coupons are not locked any more
         if meaning == Meaning.ALREADY and item.uncertain:
             # An earlier send of this very row may have landed, and Gameball says it has.
             return await self._already(item, exc)
         if meaning == Meaning.HOLD_GONE and item.hold_action == "burn" and item.hold_reference:
             return await self._hold_gone(item)
+        if meaning == Meaning.LOCK_GONE and item.lock_reference and item.kind != "coupon_release":
+            return await self._lock_gone(item, exc)
         if meaning == Meaning.RETIME and item.attempts < RETIME_ATTEMPTS:
             # Another till's transaction for this customer has this very millisecond.
             retimed = await self._outbox.retime(item, now)
@@ -221,36 +214,27 @@ class Sender:
         return "delivered"
 
     async def _hold_gone(self, item: Item) -> Verdict:
-        """Gameball no longer has the hold this sale burns: hold the same points again for the
-        same customer and send with the new reference; if that cannot be, send the earning
-        alone and flag the row ``redemption_failed`` for finance."""
+        """Gameball no longer has the hold this sale burns: a fresh hold for the same customer,
+        or the earning alone, flagged ``redemption_failed`` for finance."""
         try:
             await self._pacer.acquire()  # the fresh hold is a call on the account's budget
-            replacement = await self._holds.replace(item)
+            rewritten, fresh = await self._rewrites.without_stale_hold(item)
         except GameballError as exc:
             return await self._failed(item, exc)
-        body = msgspec.json.decode(item.body)
-        if replacement.reference is not None:
-            body["redemption"]["pointsHoldReference"] = replacement.reference
-        else:
-            body.pop("redemption", None)
-        await self._outbox.rewrite_body(
-            item.id,
-            body=msgspec.json.encode(body),
-            hold_reference=replacement.reference,
-            outcome=replacement.outcome,
-            note=replacement.note,
-            now=self._clock(),
-        )
-        rewritten = await self._outbox.get(item.id)
-        assert rewritten is not None
         try:
             return await self._attempt(rewritten)
         except GameballError as exc:
-            if replacement.reference and meaning_of(exc.code) == Meaning.ALREADY:
+            if fresh and meaning_of(exc.code) == Meaning.ALREADY:
                 # The sale had landed after all: the fresh hold must not lock the points.
-                await self._holds.give_back(replacement.reference)
+                await self._rewrites.give_back(fresh)
             return await self._failed(rewritten, exc)
+
+    async def _lock_gone(self, item: Item, exc: GameballRejected) -> Verdict:
+        rewritten = await self._rewrites.without_coupon(item, exc.message)
+        try:
+            return await self._attempt(rewritten)
+        except GameballError as again:
+            return await self._failed(rewritten, again)
 
     async def _may_still_land(self, item: Item) -> str | None:
         """Why a refund Gameball cannot match to its payment (9005) should wait, or None when

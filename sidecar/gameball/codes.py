@@ -120,12 +120,6 @@ def for_cashier(exc: errors.GameballRejected, *, subject: str) -> errors.ApiErro
             "earn points first",
             upstream_code=exc.code,
         )
-    if meaning_of(exc.code) == Meaning.LOCK_GONE or (
-        meaning_of(exc.code) == Meaning.DECLINE and exc.code != Code.INSUFFICIENT_POINTS
-    ):
-        return errors.CouponRefused(
-            f"Gameball refused the coupon: {exc.message}", upstream_code=exc.code
-        )
     if exc.code == Code.HOLD_NOT_FOUND:
         return errors.HoldNotFound(
             "Gameball does not know this hold reference, or the hold has expired",

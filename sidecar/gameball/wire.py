@@ -78,11 +78,17 @@ class GbRedeemAnswer(msgspec.Struct, frozen=True, kw_only=True):
 
 class GbBalance(msgspec.Struct, frozen=True, kw_only=True):
     totalPointsBalance: float = 0
+    totalPointsValue: float = 0
     availablePointsBalance: float = 0
     availablePointsValue: float = 0
     pendingPoints: float = 0
+    pendingPointsValue: float = 0
     currency: str | None = None
     pointsName: str | None = None
+    nextExpiringPointsAmount: float = 0
+    nextExpiringPointsValue: float = 0
+    nextExpiringPointsDate: str | None = None
+    totalEarnedPoints: float = 0
 
 
 class GbRule(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,6 +111,58 @@ class GbPaymentAnswer(msgspec.Struct, frozen=True, kw_only=True):
 class GbRefundAnswer(msgspec.Struct, frozen=True, kw_only=True):
     refundAmount: float | str | None = None
     refundEquivalentPoints: float | str | None = None
+
+
+class GbCashbackAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    rewardAmount: float | str | None = None
+    rewardEquivalentPoints: float | str | None = None
+
+
+class GbManualAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    points: float | str | None = None
+    amount: float | str | None = None
+
+
+class GbCustomerAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    gameballId: float | str | None = None
+
+
+class GbOrderQuote(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    # totalDiscount and totalShipping are required by Gameball's spec for an order quote.
+    totalPaid: float
+    totalDiscount: float
+    totalShipping: float
+    customerId: str | None = None
+    totalPrice: float | None = None
+    lineItems: list[Any] | None = None  # the POS's lines, as it sent them
+    merchant: GbMerchant | None = None
+
+
+class GbOrderQuoteAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    totalPoints: float = 0
+    totalScore: float | None = None
+    lineItems: list[dict[str, Any]] | None = None
+
+
+class GbCouponValidation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    customerId: str
+    coupons: list[str]
+    lock: bool | None = None
+    lockDuration: int | None = None
+    totalPurchaseAmount: float | None = None
+
+
+class GbCouponValidationAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    valid: bool | None = None
+    coupons: list[dict[str, Any]] | None = None
+    lockReference: str | None = None
+    dateToExpire: str | None = None
+
+
+class GbTransactionsPage(msgspec.Struct, frozen=True, kw_only=True):
+    transactions: list[dict[str, Any]] = []
+    count: int | None = None
+    hasMore: bool | None = None
 
 
 class GbErrorBody(msgspec.Struct, frozen=True, kw_only=True):

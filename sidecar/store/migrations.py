@@ -97,7 +97,9 @@ MIGRATIONS: Sequence[str] = (
     #   later calls; note: why a delivered row redeemed nothing (redemption_failed);
     # - hold_action: what the row does to the hold it names ("burn" or "release");
     # - holds.claimed_by: the sale that names the hold, so no second sale can burn it; and the
-    #   state of a redeemNow whose answer was lost (redeem_id, redeem_uncertain, error).
+    #   state of a redeemNow whose answer was lost (redeem_id, redeem_uncertain, error);
+    # - coupon_locks: coupon locks made here, with the same claim as holds (lock_reference on
+    #   the sale that burns one, or on the queued release that gives one back).
     # The triggers keep the queue's links true whoever writes (service or CLI).
     """
     CREATE TABLE outbox_v4 (
@@ -126,7 +128,8 @@ MIGRATIONS: Sequence[str] = (
         uncertain INTEGER NOT NULL DEFAULT 0,
         blocking INTEGER NOT NULL DEFAULT 1,
         note TEXT,
-        hold_action TEXT
+        hold_action TEXT,
+        lock_reference TEXT
     );
     INSERT INTO outbox_v4 (
         id, kind, idem_key, fingerprint, customer_id, body, amount, tx_ms, after_key,
@@ -153,6 +156,8 @@ MIGRATIONS: Sequence[str] = (
     CREATE INDEX outbox_by_tx_time ON outbox (customer_id, tx_ms);
     CREATE INDEX outbox_by_state_id ON outbox (state, id);
     CREATE INDEX outbox_by_after_key ON outbox (after_key) WHERE after_key IS NOT NULL;
+    CREATE INDEX outbox_by_hold ON outbox (hold_reference) WHERE hold_reference IS NOT NULL;
+    CREATE INDEX outbox_by_lock ON outbox (lock_reference) WHERE lock_reference IS NOT NULL;
     CREATE TRIGGER outbox_totals_insert AFTER INSERT ON outbox
     WHEN NEW.state IN ('pending', 'inflight') BEGIN
         UPDATE outbox_totals
@@ -217,6 +222,46 @@ MIGRATIONS: Sequence[str] = (
     WHEN NEW.state IN ('dead', 'discarded') AND NEW.hold_action = 'burn' BEGIN
         UPDATE holds SET claimed_by = NULL WHERE claimed_by = NEW.idem_key;
     END;
+    CREATE TABLE coupon_locks (
+        lock_reference TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL,
+        codes BLOB NOT NULL,
+        state TEXT NOT NULL,
+        expires_at REAL,
+        claimed_by TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TRIGGER outbox_claims_lock AFTER INSERT ON outbox
+    WHEN NEW.lock_reference IS NOT NULL AND NEW.kind IN ('payment', 'order') BEGIN
+        UPDATE coupon_locks SET claimed_by = NEW.idem_key
+        WHERE lock_reference = NEW.lock_reference;
+    END;
+    CREATE TRIGGER outbox_releases_lock AFTER INSERT ON outbox
+    WHEN NEW.kind = 'coupon_release' BEGIN
+        UPDATE coupon_locks SET state = 'released', updated_at = NEW.created_at
+        WHERE lock_reference = NEW.lock_reference AND state = 'locked';
+    END;
+    CREATE TRIGGER outbox_burns_lock AFTER UPDATE OF state ON outbox
+    WHEN NEW.state = 'delivered' AND OLD.state != 'delivered'
+     AND NEW.kind IN ('payment', 'order') AND NEW.lock_reference IS NOT NULL BEGIN
+        UPDATE coupon_locks SET state = 'used', updated_at = NEW.updated_at
+        WHERE lock_reference = NEW.lock_reference;
+    END;
+    CREATE TRIGGER outbox_unclaims_lock AFTER UPDATE OF state ON outbox
+    WHEN NEW.state IN ('dead', 'discarded') AND NEW.kind IN ('payment', 'order') BEGIN
+        UPDATE coupon_locks SET claimed_by = NULL WHERE claimed_by = NEW.idem_key;
+    END;
+    -- A sale rewritten at replay no longer burns the hold or lock it named: free them.
+    CREATE TRIGGER outbox_rewrite_frees AFTER UPDATE OF hold_reference, lock_reference ON outbox
+    BEGIN
+        UPDATE holds SET claimed_by = NULL
+        WHERE hold_reference = OLD.hold_reference AND claimed_by = NEW.idem_key
+          AND NEW.hold_reference IS NOT OLD.hold_reference;
+        UPDATE coupon_locks SET claimed_by = NULL
+        WHERE lock_reference = OLD.lock_reference AND claimed_by = NEW.idem_key
+          AND NEW.lock_reference IS NOT OLD.lock_reference;
+    END;
     -- Retried by hand: it waits for nothing new, but takes its place and its hold back.
     CREATE TRIGGER outbox_retried_by_hand AFTER UPDATE OF state ON outbox
     WHEN OLD.state = 'dead' AND NEW.state = 'pending' BEGIN
@@ -224,6 +269,9 @@ MIGRATIONS: Sequence[str] = (
         WHERE after_key = NEW.idem_key AND state IN ('pending', 'inflight');
         UPDATE holds SET claimed_by = NEW.idem_key
         WHERE NEW.hold_action = 'burn' AND hold_reference = NEW.hold_reference
+          AND claimed_by IS NULL;
+        UPDATE coupon_locks SET claimed_by = NEW.idem_key
+        WHERE NEW.kind IN ('payment', 'order') AND lock_reference = NEW.lock_reference
           AND claimed_by IS NULL;
     END;
     """,

@@ -51,6 +51,7 @@ class Outbox:
         one serialized step: no other statement of this process lands between them."""
         params = {
             "hold": new.hold_reference,
+            "lock": new.lock_reference,
             "after": new.after_key,
             "customer": new.customer_id,
             "ms": new.tx_ms,
@@ -58,17 +59,20 @@ class Outbox:
         }
         async with self._db.serialized() as statements:
             read = await statements.fetchone(queries.ADMISSION, params)
-            hold_customer, hold_state, claimed_by, count, amount, waits, ahead, tx_ms = read[:8]
-            if read[8] is not None:
-                return Stored(item=self._item(read[8:]), created=False, claimed=False)
+            hold_named_by, lock_named_by, count, amount, waits, ahead, tx_ms = read[6:13]
+            if read[13] is not None:
+                return Stored(item=self._item(read[13:]), created=False, claimed=False)
             if check is not None:
-                hold = None
-                if hold_customer is not None:
-                    hold = HoldFacts(
-                        customer_id=hold_customer, state=hold_state, claimed_by=claimed_by
-                    )
                 check(
-                    Admission(new=new, hold=hold, open_count=int(count), open_amount=float(amount))
+                    Admission(
+                        new=new,
+                        hold=_facts(*read[0:3]),
+                        lock=_facts(*read[3:6]),
+                        hold_named_by=hold_named_by,
+                        lock_named_by=lock_named_by,
+                        open_count=int(count),
+                        open_amount=float(amount),
+                    )
                 )
             body = new.body
             if tx_ms != new.tx_ms and new.kind in TIME_FIELDS:
@@ -89,11 +93,14 @@ class Outbox:
                 now,
                 0 if waits else 1,
                 new.hold_action,
+                new.lock_reference,
             )
             changed = await statements.execute(queries.INSERT, values)
         # The row as stored, without reading it back: id, then the columns in order.
         row = (changed.last_id, *values[:10], None, 0, 0.0, None, None, None, now, now)
-        item = self._item((*row, None, None, 0, values[12], None, new.hold_action))
+        item = self._item(
+            (*row, None, None, 0, values[12], None, new.hold_action, new.lock_reference)
+        )
         return Stored(item=item, created=True, claimed=claimed)
 
     async def get(self, item_id: int) -> Item | None:
@@ -160,13 +167,15 @@ class Outbox:
         *,
         body: bytes,
         hold_reference: str | None,
+        lock_reference: str | None,
         outcome: str,
         note: str | None,
         now: float,
     ) -> None:
         sealed = self._sealer.seal(body)
         await self._db.execute(
-            queries.REWRITE_BODY, (sealed, hold_reference, outcome, note, now, item_id)
+            queries.REWRITE_BODY,
+            (sealed, hold_reference, lock_reference, outcome, note, now, item_id),
         )
 
     async def retime(self, item: Item, now: float) -> Item:
@@ -237,6 +246,12 @@ class Outbox:
             result = self._sealer.open(item.result) if item.result else item.result
             item = msgspec.structs.replace(item, body=self._sealer.open(item.body), result=result)
         return item
+
+
+def _facts(customer_id: str | None, state: str, claimed_by: str | None) -> HoldFacts | None:
+    if customer_id is None:
+        return None
+    return HoldFacts(customer_id=customer_id, state=state, claimed_by=claimed_by)
 
 
 def _retime(body: bytes, field: str, tx_ms: int) -> bytes:

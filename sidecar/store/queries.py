@@ -39,13 +39,26 @@ HOLD_REDEEM_UNCERTAIN = (
 HOLD_DELETE = "DELETE FROM holds WHERE hold_reference = ?"
 HOLDS_REDEEMING = f"SELECT {HOLD_COLUMNS} FROM holds WHERE state = 'redeeming'"
 
+# --- coupon locks made on this terminal ----------------------------------------------------
+
+LOCK_COLUMNS = (
+    "lock_reference, customer_id, codes, state, expires_at, claimed_by, created_at, updated_at"
+)
+LOCK_INSERT = (
+    "INSERT INTO coupon_locks (lock_reference, customer_id, codes, state, expires_at, "
+    "created_at, updated_at) VALUES (?, ?, ?, 'locked', ?, ?, ?) "
+    "ON CONFLICT(lock_reference) DO UPDATE SET codes = excluded.codes, "
+    "expires_at = excluded.expires_at, updated_at = excluded.updated_at"
+)
+LOCK_BY_REFERENCE = f"SELECT {LOCK_COLUMNS} FROM coupon_locks WHERE lock_reference = ?"
+
 # --- the outbox ------------------------------------------------------------------------------
 
 COLUMNS = (
     "id, kind, idem_key, fingerprint, customer_id, body, amount, tx_ms, after_key, "
     "hold_reference, state, outcome, attempts, next_attempt_at, last_error, last_code, result, "
     "created_at, updated_at, delivered_at, discard_reason, uncertain, blocking, note, "
-    "hold_action"
+    "hold_action, lock_reference"
 )
 SELECT_BY_KEY = f"SELECT {COLUMNS} FROM outbox WHERE idem_key = ?"
 SELECT_BY_ID = f"SELECT {COLUMNS} FROM outbox WHERE id = ?"
@@ -58,6 +71,13 @@ ADMISSION = f"""
         (SELECT customer_id FROM holds WHERE hold_reference = :hold),
         (SELECT state FROM holds WHERE hold_reference = :hold),
         (SELECT claimed_by FROM holds WHERE hold_reference = :hold),
+        (SELECT customer_id FROM coupon_locks WHERE lock_reference = :lock),
+        (SELECT state FROM coupon_locks WHERE lock_reference = :lock),
+        (SELECT claimed_by FROM coupon_locks WHERE lock_reference = :lock),
+        (SELECT idem_key FROM outbox WHERE hold_reference = :hold AND hold_action = 'burn'
+            AND state NOT IN ('dead', 'discarded') AND idem_key != :key LIMIT 1),
+        (SELECT idem_key FROM outbox WHERE lock_reference = :lock AND kind IN ('payment', 'order')
+            AND state NOT IN ('dead', 'discarded') AND idem_key != :key LIMIT 1),
         t.open_count,
         t.open_amount,
         EXISTS (SELECT 1 FROM outbox WHERE idem_key = :after
@@ -77,8 +97,8 @@ ADMISSION = f"""
 """
 INSERT = (
     "INSERT INTO outbox (kind, idem_key, fingerprint, customer_id, body, amount, tx_ms, "
-    "after_key, hold_reference, state, created_at, updated_at, blocking, hold_action) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "after_key, hold_reference, state, created_at, updated_at, blocking, hold_action, "
+    "lock_reference) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 FREE_TX_MS = """
     WITH RECURSIVE free(ms) AS (
@@ -135,8 +155,8 @@ DEAD = (
     "updated_at = ? WHERE id = ?"
 )
 REWRITE_BODY = (
-    "UPDATE outbox SET body = ?, hold_reference = ?, outcome = ?, note = ?, updated_at = ? "
-    "WHERE id = ?"
+    "UPDATE outbox SET body = ?, hold_reference = ?, lock_reference = ?, outcome = ?, "
+    "note = ?, updated_at = ? WHERE id = ?"
 )
 RETIME = "UPDATE outbox SET body = ?, tx_ms = ?, updated_at = ? WHERE id = ?"
 # Whatever was in flight at a crash may have reached Gameball: its next 9004 means "landed".

@@ -8,11 +8,19 @@ from typing import Literal
 
 import msgspec
 
-Kind = Literal["payment", "refund", "release"]
+Kind = Literal[
+    "payment", "order", "refund", "cashback", "manual", "customer", "release", "coupon_release"
+]
 State = Literal["pending", "inflight", "delivered", "dead", "discarded"]
 HoldAction = Literal["burn", "release"]
 # The field of each kind's body that carries its event time (kept distinct per customer).
-TIME_FIELDS: dict[str, str] = {"payment": "paymentDate", "refund": "transactionTime"}
+TIME_FIELDS: dict[str, str] = {
+    "payment": "paymentDate",
+    "order": "orderDate",
+    "refund": "transactionTime",
+    "cashback": "transactionTime",
+    "manual": "transactionTime",
+}
 
 
 class Item(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
@@ -43,6 +51,7 @@ class Item(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     blocking: int  # 0: waits for another row without holding up its customer's queue
     note: str | None
     hold_action: HoldAction | None
+    lock_reference: str | None  # the coupon lock a sale burns, or a queued release gives back
 
 
 class NewItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,6 +66,7 @@ class NewItem(msgspec.Struct, frozen=True, kw_only=True):
     after_key: str | None = None
     hold_reference: str | None = None
     hold_action: HoldAction | None = None
+    lock_reference: str | None = None
 
 
 class HoldFacts(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +80,11 @@ class Admission(msgspec.Struct, frozen=True, kw_only=True):
 
     new: NewItem
     hold: HoldFacts | None  # the hold the row names, when it was made on this terminal
+    lock: HoldFacts | None  # the coupon lock it names, likewise
+    # Another stored sale (not refused, not given up) that burns the same hold or lock, by key:
+    # known even for holds made elsewhere.
+    hold_named_by: str | None = None
+    lock_named_by: str | None = None
     open_count: int
     open_amount: float
 

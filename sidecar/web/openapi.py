@@ -11,124 +11,134 @@ import msgspec
 
 from .. import __version__, ids
 from ..checkout.models import (
-    BalanceAnswer,
+    CashbackRequest,
+    CouponRequest,
+    CustomerRequest,
     DiscardRequest,
-    ErrorBody,
-    EstimateAnswer,
     EstimateRequest,
     FinalizeRequest,
-    HoldAnswer,
     HoldRequest,
+    ManualPointsRequest,
+    OrderRequest,
     RefundRequest,
+)
+from ..checkout.replies import (
+    BalanceAnswer,
+    CouponAnswer,
+    ErrorBody,
+    EstimateAnswer,
+    HistoryAnswer,
+    HoldAnswer,
     SaleAnswer,
 )
 from ..status import Readiness, StatusReport
+from .examples import EXAMPLES
 from .security import OPEN_PATHS
 
 OBJECT: dict[str, Any] = {"type": "object"}
-# Finalize and refund answer alike: stored and delivered, stored and queued, or refused.
-SALE_ANSWERS: dict[int, Any] = {
-    200: SaleAnswer,
-    202: SaleAnswer,
-    400: ErrorBody,
-    409: ErrorBody,
-    413: ErrorBody,
-    422: ErrorBody,
-    503: ErrorBody,
-}
+E = ErrorBody
+# Stored calls answer alike: stored and delivered, stored and queued, or refused (the body's
+# field, an idempotency or hold conflict, Gameball's refusal online, an offline limit).
+STORED: dict[int, Any] = {200: SaleAnswer, 202: SaleAnswer, 400: E, 409: E, 413: E, 422: E, 503: E}
+RELEASED: dict[int, Any] = {200: SaleAnswer, 202: SaleAnswer, 404: E, 409: E, 422: E, 503: E}
+READ: dict[int, Any] = {404: E, 422: E, 502: E, 503: E}
 Op = tuple[str, str, str, type | None, dict[int, Any]]
 # Answers any route can give before its handler runs (sidecar.security): 403 for a Host that
 # is not this machine or a browser origin not allowed, 401 without the access token when one
 # is set (not on the open paths).
-GUARD_ANSWERS: dict[int, Any] = {401: ErrorBody, 403: ErrorBody}
+GUARD_ANSWERS: dict[int, Any] = {401: E, 403: E}
 
 # (method, path, summary, request model, {status: answer model or raw schema})
 OPERATIONS: list[Op] = [
     (
         "post",
         "/v1/estimate-points",
-        "Points a basket would earn",
+        "Points a basket would earn (a payment basket or a retail order)",
         EstimateRequest,
-        {200: EstimateAnswer, 400: ErrorBody, 413: ErrorBody, 422: ErrorBody, 503: ErrorBody},
+        {200: EstimateAnswer, 400: E, 413: E, 422: E, 503: E},
     ),
     (
         "post",
         "/v1/hold-and-redeem",
-        "Reserve (and optionally redeem) points",
+        "Reserve (and optionally redeem) points; a scanned pass names the customer",
         HoldRequest,
-        {
-            200: HoldAnswer,
-            400: ErrorBody,
-            404: ErrorBody,
-            409: ErrorBody,
-            413: ErrorBody,
-            422: ErrorBody,
-            502: ErrorBody,
-            503: ErrorBody,
-        },
+        {200: HoldAnswer, 400: E, 404: E, 409: E, 413: E, 422: E, 502: E, 503: E},
     ),
     (
         "get",
         "/v1/holds/{holdReference}",
         "A hold's state and expiry",
         None,
-        {200: HoldAnswer, 404: ErrorBody, 422: ErrorBody, 502: ErrorBody, 503: ErrorBody},
+        {200: HoldAnswer, **READ},
     ),
-    (
-        "delete",
-        "/v1/holds/{holdReference}",
-        "Release a hold (queued durably)",
-        None,
-        {200: SaleAnswer, 202: SaleAnswer, 404: ErrorBody, 422: ErrorBody, 503: ErrorBody},
-    ),
+    ("delete", "/v1/holds/{holdReference}", "Release a hold (queued durably)", None, RELEASED),
     (
         "post",
         "/v1/finalize-payment",
-        "Record a sale: earn points, burn a hold",
+        "Record a payment: earn points, burn a hold",
         FinalizeRequest,
-        SALE_ANSWERS,
+        STORED,
     ),
+    ("post", "/v1/finalize-order", "Record a retail order (Track Order)", OrderRequest, STORED),
+    ("post", "/v1/refund", "Refund a payment or an order", RefundRequest, STORED),
+    ("post", "/v1/finalize-cashback", "Amount-only earning", CashbackRequest, STORED),
     (
         "post",
-        "/v1/refund",
-        "Refund or cancel a finalized payment",
-        RefundRequest,
-        SALE_ANSWERS,
+        "/v1/manual-points",
+        "A manager's goodwill points or deduction",
+        ManualPointsRequest,
+        STORED,
+    ),
+    (
+        "put",
+        "/v1/customers/{customerId}",
+        "Register or update the shopper",
+        CustomerRequest,
+        STORED,
     ),
     (
         "get",
         "/v1/customers/{customerId}/balance",
-        "A customer's points balance",
+        "A customer's points balance, with points about to expire",
         None,
-        {200: BalanceAnswer, 404: ErrorBody, 422: ErrorBody, 502: ErrorBody, 503: ErrorBody},
+        {200: BalanceAnswer, **READ},
     ),
     (
         "get",
-        "/v1/outbox",
-        "Queued, delivered and failed calls",
+        "/v1/customers/{customerId}/transactions",
+        "A customer's history, and this till's calls not at Gameball yet",
         None,
-        {200: OBJECT, 422: ErrorBody},
+        {200: HistoryAnswer, **READ},
     ),
     (
-        "get",
-        "/v1/outbox/{id}",
-        "One outbox item in full",
-        None,
-        {200: OBJECT, 404: ErrorBody, 422: ErrorBody},
+        "post",
+        "/v1/coupons/validate",
+        "Validate (and lock) coupon codes",
+        CouponRequest,
+        {200: CouponAnswer, 400: E, 404: E, 413: E, 422: E, 502: E, 503: E},
     ),
+    (
+        "delete",
+        "/v1/coupons/locks/{lockReference}",
+        "Release a coupon lock (queued)",
+        None,
+        RELEASED,
+    ),
+    ("get", "/v1/outbox", "Queued, delivered and failed calls", None, {200: OBJECT, 422: E}),
+    ("get", "/v1/outbox/{id}", "One outbox item in full", None, {200: OBJECT, 404: E, 422: E}),
     (
         "post",
         "/v1/outbox/{id}/retry",
         "Send a dead letter again",
         None,
-        {200: OBJECT, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody},
+        {200: OBJECT, 404: E, 409: E, 422: E},
     ),
     (
         "post",
         "/v1/outbox/{id}/discard",
         "Give up on an item, keeping the reason",
         DiscardRequest,
-        {200: OBJECT, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody},
+        {200: OBJECT, 400: E, 404: E, 409: E, 422: E},
     ),
     ("get", "/v1/status", "Connectivity, outbox and alarms, as JSON", None, {200: StatusReport}),
     ("get", "/status", "Status page for store IT (HTML)", None, {200: "text/html"}),
@@ -144,6 +154,15 @@ OPERATIONS: list[Op] = [
     ("get", "/openapi.json", "This document", None, {200: OBJECT}),
 ]
 QUERY: dict[str, list[dict[str, Any]]] = {
+    "/v1/customers/{customerId}/transactions": [
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+        },
+        {"name": "startAfter", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {"name": "direction", "in": "query", "schema": {"type": "string", "enum": ["+", "-"]}},
+    ],
     "/v1/outbox": [
         {"name": "state", "in": "query", "schema": {"type": "string", "maxLength": 100}},
         {"name": "customerId", "in": "query", "schema": {"type": "string", "maxLength": 128}},
@@ -154,7 +173,7 @@ QUERY: dict[str, list[dict[str, Any]]] = {
             "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
         },
         {"name": "afterId", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-    ]
+    ],
 }
 
 
@@ -186,10 +205,10 @@ def build_openapi() -> dict[str, Any]:
         if parameters:
             operation["parameters"] = parameters
         if request is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": _ref(request)}},
-            }
+            content: dict[str, Any] = {"schema": _ref(request)}
+            if (method, path) in EXAMPLES:
+                content["example"] = EXAMPLES[(method, path)]
+            operation["requestBody"] = {"required": True, "content": {"application/json": content}}
         paths.setdefault(path, {})[method] = operation
     return {
         "openapi": "3.1.0",

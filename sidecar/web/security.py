@@ -18,7 +18,7 @@ from .. import errors
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Liveness and readiness stay open so a supervisor can ask without the token.
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
-ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
+ALLOWED_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id"
 # `localhost` exactly: "localhost." and "*.localhost" may be sent to DNS by some resolvers,
 # which is precisely how a rebinding name gets in.
