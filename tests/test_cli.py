@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from sidecar.simulator import SimulatorServer
-from tests.conftest import STORE_ENV, MakeConfig, MakeSidecar
+from tests.support.fixtures import MakeConfig, MakeSidecar
+from tests.support.processes import STORE_ENV
 
 
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
