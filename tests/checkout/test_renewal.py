@@ -9,6 +9,7 @@ from typing import Any
 from sidecar.simulator import SimulatorServer
 from tests.support.clients import (
     Client,
+    GameballClient,
     finalize,
     hold,
     ledger,
@@ -124,7 +125,7 @@ async def test_replay_never_reholds_for_a_customer_the_hold_is_not_for(
 
 
 async def test_hold_found_used_at_replay_is_redemption_failed(
-    sidecar: Client, simulator: SimulatorServer, simulator_client: Any
+    sidecar: Client, simulator: SimulatorServer, simulator_client: GameballClient
 ) -> None:
     """A hold made on another till and burned there before this till's queued sale is sent."""
     _, made = await simulator_client.post(

@@ -5,13 +5,13 @@ outcome, and past an offline limit nothing is stored."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from sidecar.app import connectivity_key
 from sidecar.clocks import Clocks
 from sidecar.simulator import SimulatorServer
 from tests.support.clients import (
     Client,
+    GameballClient,
     assert_error_shape,
     finalize,
     go_offline,
@@ -210,7 +210,7 @@ async def test_waiting_under_the_rate_limit_is_not_a_gameball_failure(
 
 
 async def test_payment_id_taken_elsewhere_is_409_and_a_dead_letter(
-    sidecar: Client, simulator: SimulatorServer, simulator_client: Any
+    sidecar: Client, simulator: SimulatorServer, simulator_client: GameballClient
 ) -> None:
     await simulator_client.post(
         "/integrations/payments",

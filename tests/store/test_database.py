@@ -6,8 +6,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -114,7 +114,7 @@ async def test_storage_locked_by_another_process_acknowledges_nothing(
 
 
 @pytest.fixture
-def read_only_dir(tmp_path: Path) -> Any:
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     """A data directory holding a database, then made read-only under the sidecar's feet."""
     mount_point = tmp_path / "mnt"
     mount_point.mkdir()

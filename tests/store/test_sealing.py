@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp import web
+from pytest_aiohttp import AiohttpClient
 
 from sidecar.app import create_app
 from sidecar.credentials import Secrets
@@ -23,7 +23,10 @@ KEY = base64.b64encode(bytes(range(32))).decode()
 
 
 async def test_encrypted_outbox_round_trip(
-    aiohttp_client: Any, make_config: MakeConfig, simulator: SimulatorServer, data_dir: Path
+    aiohttp_client: AiohttpClient,
+    make_config: MakeConfig,
+    simulator: SimulatorServer,
+    data_dir: Path,
 ) -> None:
     config = make_config()
     keyed = Secrets(API_KEY, SECRET_KEY, encryption_key=base64.b64decode(KEY))

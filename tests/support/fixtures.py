@@ -16,6 +16,7 @@ import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from sidecar.app import create_app
 from sidecar.clocks import REAL, Clocks
@@ -97,9 +98,7 @@ def make_config(simulator: SimulatorServer, data_dir: Path) -> MakeConfig:
 
 
 @pytest.fixture
-def make_sidecar(
-    aiohttp_client: Callable[..., Awaitable[Client]], make_config: MakeConfig
-) -> MakeSidecar:
+def make_sidecar(aiohttp_client: AiohttpClient, make_config: MakeConfig) -> MakeSidecar:
     async def make(config: Config | None = None, *, clocks: Clocks | None = None) -> Client:
         app: web.Application = create_app(config or make_config(), SECRETS, clocks=clocks or REAL)
         return await aiohttp_client(app)

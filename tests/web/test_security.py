@@ -4,10 +4,10 @@ when one is set, browsers only from allowed origins, and those origins can read 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
 from aiohttp import web
+from pytest_aiohttp import AiohttpClient
 
 from sidecar.app import create_app
 from sidecar.credentials import Secrets
@@ -154,7 +154,7 @@ async def test_token_wrong_or_malformed_is_refused(make_client: MakeClient, valu
 
 
 async def test_token_required_on_every_route_but_health(
-    aiohttp_client: Any, make_config: MakeConfig
+    aiohttp_client: AiohttpClient, make_config: MakeConfig
 ) -> None:
     token = "a-long-local-access-token"
     client = await aiohttp_client(
