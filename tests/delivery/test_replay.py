@@ -4,23 +4,29 @@ not stopped by a database that is locked for a while."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
+import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
+from sidecar.app import components_key
+from sidecar.clocks import Clocks
 from sidecar.simulator import SimulatorServer
 from sidecar.store.database import DB_NAME
 from tests.support.clients import (
     Client,
     assert_error_shape,
     finalize,
+    outbox_item,
     payment,
     payments_in_ledger,
     status,
 )
+from tests.support.clocks import FakeTime
 from tests.support.fixtures import MakeConfig, MakeSidecar
-from tests.support.waits import wait_drained
+from tests.support.waits import wait_drained, wait_until
 
 
 async def test_offline_payments_queue_then_replay_exactly_once_in_order(
@@ -186,35 +192,62 @@ async def test_replay_survives_a_database_locked_for_a_while(
     await simulator.set_down(True)
     for n in range(3):
         await finalize(sidecar, payment(f"lock-{n}", f"lock-pay-{n}"))
+    await fail_fast_when_locked(sidecar)
     blocker = sqlite3.connect(data_dir / DB_NAME, timeout=0)
     blocker.execute("BEGIN EXCLUSIVE")
     await simulator.set_down(False)
-    await asyncio.sleep(3)  # replay meets "database is locked" over and over
+    await wait_until(lambda: replay_failing(sidecar), within=10)
     blocker.rollback()
     blocker.close()
 
     await wait_drained(sidecar, within=20)
 
     assert sorted(payments_in_ledger(simulator)) == [f"lock-pay-{n}" for n in range(3)]
+    assert not await replay_failing(sidecar)
 
 
 async def test_outcome_write_refused_by_the_disk_does_not_block_the_customer(
-    make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer, data_dir: Path
+    make_sidecar: MakeSidecar,
+    make_config: MakeConfig,
+    simulator: SimulatorServer,
+    data_dir: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    sidecar = await make_sidecar(make_config(SIDECAR_BUDGETS_FINALIZE="0.2"))
-    simulator.sim.set_fault("slow", delay_seconds=1.0, paths=["/integrations/payments"], count=1)
+    wall = FakeTime(wall=time.time())
+    sidecar = await make_sidecar(
+        make_config(SIDECAR_BUDGETS_FINALIZE="0.2"), clocks=Clocks(clock=wall.clock)
+    )
+    await fail_fast_when_locked(sidecar)
+    simulator.sim.set_fault("slow", delay_seconds=0.5, paths=["/integrations/payments"], count=1)
     _, first = await finalize(sidecar, payment("cust-1001", "w-1"))
     # Gameball takes the call while the database is locked: "delivered" cannot be written.
     blocker = sqlite3.connect(data_dir / DB_NAME, timeout=0)
     blocker.execute("BEGIN EXCLUSIVE")
-    await asyncio.sleep(3.5)
+    await wait_until(lambda: "its outcome could not be written" in caplog.text, within=10)
     blocker.rollback()
     blocker.close()
+    # Put back as a send whose outcome is unknown, due a few seconds on: move the clock there.
+    await wait_until(lambda: item_state(sidecar, first["outboxId"], "pending"))
+    wall.advance(10)
 
     await finalize(sidecar, payment("cust-1001", "w-2"))
-    await wait_drained(sidecar, within=30)
+    await wait_drained(sidecar)
 
     assert first["status"] == "queued"
     assert payments_in_ledger(simulator, "cust-1001") == ["w-1", "w-2"]
-    item = await (await sidecar.get(f"/v1/outbox/{first['outboxId']}")).json()
-    assert item["state"] == "delivered"
+    item = await outbox_item(sidecar, first["outboxId"])
+    assert item["state"] == "delivered" and item["outcome"] == "already"
+
+
+async def fail_fast_when_locked(client: Client) -> None:
+    """SQLite waits 2 s for a lock before it says "locked"; a tenth of that shows the same."""
+    assert client.app is not None
+    await client.app[components_key].database.execute("PRAGMA busy_timeout=200")
+
+
+async def item_state(client: Client, item_id: int, state: str) -> bool:
+    return (await outbox_item(client, item_id))["state"] == state
+
+
+async def replay_failing(client: Client) -> bool:
+    return any("replay is failing" in line for line in (await status(client))["attention"])
