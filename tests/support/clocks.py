@@ -10,7 +10,8 @@ from sidecar.clocks import Clocks
 
 class FakeTime:
     """Wall time and monotonic time that move together, and only when told: ``advance`` moves
-    both; ``sleep`` records the wait asked for, moves time by it and lets other tasks run."""
+    both; ``sleep`` records the wait asked for, lets other tasks run, and wakes with time moved
+    to when it asked to wake (callers sleeping side by side share the same seconds)."""
 
     def __init__(self, *, wall: float = 1_800_000_000.0, monotonic: float = 1_000.0) -> None:
         self.wall = wall
@@ -30,8 +31,9 @@ class FakeTime:
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
-        self.advance(max(0.0, seconds))
+        wake_at = self.monotonic + max(0.0, seconds)
         await asyncio.sleep(0)
+        self.advance(max(0.0, wake_at - self.monotonic))
 
     @property
     def clocks(self) -> Clocks:
