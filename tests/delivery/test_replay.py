@@ -246,7 +246,7 @@ async def fail_fast_when_locked(client: Client) -> None:
 
 
 async def item_state(client: Client, item_id: int, state: str) -> bool:
-    return (await outbox_item(client, item_id))["state"] == state
+    return bool((await outbox_item(client, item_id))["state"] == state)
 
 
 async def replay_failing(client: Client) -> bool:
