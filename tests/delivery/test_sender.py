@@ -5,140 +5,31 @@ sent to the real simulator, and what its answer means recorded on the row, by th
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
-import aiohttp
 import msgspec
 import pytest
 
-from sidecar.checkout.renewal import HoldRenewal
-from sidecar.delivery.alarm import Alarm
-from sidecar.delivery.pacing import Pacer
-from sidecar.delivery.sender import RETIME_ATTEMPTS, Sender
-from sidecar.gameball.client import UpstreamClient
+from sidecar.delivery.sender import RETIME_ATTEMPTS
 from sidecar.gameball.codes import Code, Meaning
-from sidecar.gameball.connectivity import Connectivity
 from sidecar.simulator import SimulatorServer
 from sidecar.simulator.errors import STATUS_BY_CODE
 from sidecar.store.database import Database
-from sidecar.store.holdbook import HoldBook
-from sidecar.store.outbox import Outbox
-from sidecar.store.rows import Item, NewItem
-from sidecar.timefmt import TransactionClock, iso_ms
-from tests.support.clients import API_KEY, SECRET_KEY, GameballClient, payments_in_ledger
+from sidecar.store.rows import NewItem
+from sidecar.timefmt import iso_ms
+from tests.support.clients import GameballClient, payments_in_ledger
 from tests.support.clocks import FakeTime
-from tests.support.rows import new_item
+from tests.support.delivery import REFUND_WAIT_ATTEMPTS, RETRY_BASE, Parts, delivery_parts
+from tests.support.rows import payment_row, refund_row, release_row
 
 PAYMENTS = "/integrations/payments"
-RETRY_BASE = 2.0
-REFUND_WAIT_ATTEMPTS = 3
-
-
-@dataclass
-class Sending:
-    """A Sender and the real parts it works with."""
-
-    sender: Sender
-    outbox: Outbox
-    book: HoldBook
-    pacer: Pacer
-    alarm: Alarm
-    time: FakeTime
-
-    async def claimed(self, new: NewItem) -> Item:
-        """Store the row and claim it, as the dispatcher does before it sends."""
-        stored = await self.outbox.enqueue(new, now=self.time.clock(), claim=True)
-        assert stored.claimed, stored
-        return stored.item
-
-    async def again(self, item: Item) -> Item:
-        """Claim the row once more, as replay does when it comes due."""
-        assert await self.outbox.claim(item.id, self.time.clock())
-        return await self.row(item)
-
-    async def row(self, item: Item) -> Item:
-        found = await self.outbox.get(item.id)
-        assert found is not None
-        return found
 
 
 @pytest.fixture
 async def sending(
     simulator: SimulatorServer, database: Database, fake_time: FakeTime
-) -> AsyncIterator[Sending]:
-    async with aiohttp.ClientSession() as session:
-        connectivity = Connectivity(
-            failure_threshold=100,
-            probe_initial=1.0,
-            probe_max=1.0,
-            timer=fake_time.timer,
-            clock=fake_time.clock,
-        )
-        upstream = UpstreamClient(
-            session,
-            base_url=simulator.base_url,
-            api_key=API_KEY,
-            secret_key=SECRET_KEY,
-            timeout=5.0,
-            connectivity=connectivity,
-        )
-        outbox = Outbox(database)
-        book = HoldBook(database)
-        pacer = Pacer(windows=[(30, 1.0)], timer=fake_time.timer, sleep=fake_time.sleep)
-        alarm = Alarm(fake_time.clock)
-        sender = Sender(
-            outbox=outbox,
-            upstream=upstream,
-            pacer=pacer,
-            alarm=alarm,
-            holds=HoldRenewal(
-                book=book,
-                upstream=upstream,
-                transaction_clock=TransactionClock(fake_time.clock),
-                rehold_expired=True,
-            ),
-            retry_base=RETRY_BASE,
-            retry_cap=60.0,
-            refund_wait_attempts=REFUND_WAIT_ATTEMPTS,
-            clock=fake_time.clock,
-            jitter=lambda ceiling: ceiling,  # the backoff's ceiling itself: predictable
-        )
-        yield Sending(sender, outbox, book, pacer, alarm, fake_time)
-
-
-def payment_row(
-    payment_id: str, at: float, customer: str = "cust-1001", *, paid: float = 10.0, **body: Any
-) -> NewItem:
-    document = {
-        "customerId": customer,
-        "paymentId": payment_id,
-        "paymentDate": iso_ms(at),
-        "totalPaid": paid,
-        **body,
-    }
-    return new_item(payment_id, customer, body=document, amount=paid, tx_ms=int(at * 1000))
-
-
-def refund_row(refund_id: str, payment_id: str, at: float, customer: str = "cust-1001") -> NewItem:
-    document = {
-        "customerId": customer,
-        "refundTransactionId": refund_id,
-        "reverseTransactionId": payment_id,
-        "transactionTime": iso_ms(at),
-    }
-    return new_item(
-        refund_id,
-        customer,
-        kind="refund",
-        body=document,
-        tx_ms=int(at * 1000),
-        after_key=f"payment:{payment_id}",
-    )
-
-
-def release_row(reference: str, customer: str = "cust-1001") -> NewItem:
-    return new_item(reference, customer, kind="release", body={}, hold_reference=reference)
+) -> AsyncIterator[Parts]:
+    async with delivery_parts(simulator, database, fake_time) as parts:
+        yield parts
 
 
 def gameball_answers(simulator: SimulatorServer, code: int, *, count: int | None = 1) -> None:
@@ -153,7 +44,7 @@ def gameball_answers(simulator: SimulatorServer, code: int, *, count: int | None
 
 
 async def test_sender_delivered_records_gameballs_answer_and_clears_the_alarm(
-    sending: Sending, simulator: SimulatorServer
+    sending: Parts, simulator: SimulatorServer
 ) -> None:
     sending.alarm.raise_("keys refused", 1000)
     item = await sending.claimed(payment_row("p-ok", sending.time.wall, paid=42))
@@ -183,7 +74,7 @@ FIRST_SEND = {
 
 @pytest.mark.parametrize("code", list(Code), ids=[code.name for code in Code])
 async def test_sender_classifies_each_gameball_code_by_its_meaning(
-    sending: Sending, simulator: SimulatorServer, code: Code
+    sending: Parts, simulator: SimulatorServer, code: Code
 ) -> None:
     gameball_answers(simulator, code)
     item = await sending.claimed(payment_row(f"p-{code.value}", sending.time.wall))
@@ -209,7 +100,7 @@ async def test_sender_classifies_each_gameball_code_by_its_meaning(
 
 
 async def test_sender_unknown_code_is_a_dead_letter_for_a_person(
-    sending: Sending, simulator: SimulatorServer
+    sending: Parts, simulator: SimulatorServer
 ) -> None:
     simulator.sim.set_fault("gameball_error", status=422, code=4242, paths=[PAYMENTS], count=1)
     item = await sending.claimed(payment_row("p-unknown", sending.time.wall))
@@ -221,7 +112,7 @@ async def test_sender_unknown_code_is_a_dead_letter_for_a_person(
 
 
 async def test_sender_429_pauses_everyone_and_costs_the_row_no_attempt(
-    sending: Sending, simulator: SimulatorServer
+    sending: Parts, simulator: SimulatorServer
 ) -> None:
     simulator.sim.set_fault("ratelimit", paths=[PAYMENTS], count=1)
     item = await sending.claimed(payment_row("p-429", sending.time.wall))
@@ -235,7 +126,7 @@ async def test_sender_429_pauses_everyone_and_costs_the_row_no_attempt(
 
 
 async def test_sender_gameball_unreachable_is_retried_as_never_sent(
-    sending: Sending, simulator: SimulatorServer
+    sending: Parts, simulator: SimulatorServer
 ) -> None:
     await simulator.set_down(True)
     item = await sending.claimed(payment_row("p-down", sending.time.wall))
@@ -248,7 +139,7 @@ async def test_sender_gameball_unreachable_is_retried_as_never_sent(
 
 
 async def test_sender_backoff_doubles_with_each_attempt_up_to_the_cap(
-    sending: Sending, simulator: SimulatorServer
+    sending: Parts, simulator: SimulatorServer
 ) -> None:
     await simulator.set_down(True)
     item = await sending.claimed(payment_row("p-backoff", sending.time.wall))
@@ -264,7 +155,7 @@ async def test_sender_backoff_doubles_with_each_attempt_up_to_the_cap(
 
 
 async def test_sender_lost_answer_then_9004_counts_as_delivered(
-    sending: Sending, simulator: SimulatorServer
+    sending: Parts, simulator: SimulatorServer
 ) -> None:
     simulator.sim.set_fault("drop_response", paths=[PAYMENTS], count=1)
     item = await sending.claimed(payment_row("p-lost", sending.time.wall))
@@ -280,7 +171,7 @@ async def test_sender_lost_answer_then_9004_counts_as_delivered(
 
 
 async def test_sender_id_taken_by_another_call_on_a_first_send_is_dead_not_delivered(
-    sending: Sending, simulator_client: GameballClient
+    sending: Parts, simulator_client: GameballClient
 ) -> None:
     taken = payment_row("p-taken", sending.time.wall - 60, customer="cust-2002")
     await simulator_client.post(PAYMENTS, msgspec.json.decode(taken.body))
@@ -294,7 +185,7 @@ async def test_sender_id_taken_by_another_call_on_a_first_send_is_dead_not_deliv
 
 
 async def test_sender_9003_moves_the_sale_to_the_next_free_millisecond(
-    sending: Sending, simulator: SimulatorServer, simulator_client: GameballClient
+    sending: Parts, simulator: SimulatorServer, simulator_client: GameballClient
 ) -> None:
     at = sending.time.wall
     other_till = payment_row("p-other-till", at)
@@ -313,7 +204,7 @@ async def test_sender_9003_moves_the_sale_to_the_next_free_millisecond(
 
 
 async def test_sender_9003_again_and_again_is_dead_at_last(
-    sending: Sending, simulator: SimulatorServer
+    sending: Parts, simulator: SimulatorServer
 ) -> None:
     gameball_answers(simulator, Code.TIME_TAKEN, count=None)
     item = await sending.claimed(payment_row("p-always-taken", sending.time.wall))
@@ -329,7 +220,7 @@ async def test_sender_9003_again_and_again_is_dead_at_last(
 
 
 async def test_sender_refund_whose_payment_is_still_queued_here_waits_without_blocking(
-    sending: Sending,
+    sending: Parts,
 ) -> None:
     # The refund came first and is on its way when its payment is stored behind it.
     item = await sending.claimed(refund_row("r-early", "p-queued", sending.time.wall))
@@ -346,7 +237,7 @@ async def test_sender_refund_whose_payment_is_still_queued_here_waits_without_bl
 
 
 async def test_sender_refund_of_a_payment_delivered_elsewhere_waits_a_few_tries_then_is_dead(
-    sending: Sending,
+    sending: Parts,
 ) -> None:
     payment = await sending.claimed(payment_row("p-elsewhere", sending.time.wall - 1))
     # Recorded as delivered, but Gameball never had it: it keeps answering 9005.
@@ -364,7 +255,7 @@ async def test_sender_refund_of_a_payment_delivered_elsewhere_waits_a_few_tries_
     assert item.last_code == 9005
 
 
-async def test_sender_refund_of_a_refused_payment_is_dead_at_once(sending: Sending) -> None:
+async def test_sender_refund_of_a_refused_payment_is_dead_at_once(sending: Parts) -> None:
     payment = await sending.claimed(payment_row("p-refused", sending.time.wall - 1))
     await sending.outbox.dead(payment, error="refused", code=3003, now=sending.time.wall)
     item = await sending.claimed(refund_row("r-never", "p-refused", sending.time.wall))
@@ -375,7 +266,7 @@ async def test_sender_refund_of_a_refused_payment_is_dead_at_once(sending: Sendi
 
 
 async def test_sender_release_of_a_hold_gameball_no_longer_has_counts_as_released(
-    sending: Sending,
+    sending: Parts,
 ) -> None:
     item = await sending.claimed(release_row("00000000-0000-0000-0000-000000000000"))
 
@@ -385,9 +276,7 @@ async def test_sender_release_of_a_hold_gameball_no_longer_has_counts_as_release
     assert verdict == "delivered" and row.outcome == "already" and row.last_code == 9006
 
 
-async def hold_made_here(
-    sending: Sending, client: GameballClient, checkout: str, points: int
-) -> str:
+async def hold_made_here(sending: Parts, client: GameballClient, checkout: str, points: int) -> str:
     """A hold of cust-1001 made at Gameball and recorded in this terminal's hold book."""
     status, held = await client.post(
         "/integrations/transactions/hold",
@@ -420,7 +309,7 @@ def burning(payment_id: str, at: float, reference: str) -> NewItem:
 
 
 async def test_sender_sale_whose_hold_expired_holds_the_points_again_and_burns_them(
-    sending: Sending, simulator: SimulatorServer, simulator_client: GameballClient
+    sending: Parts, simulator: SimulatorServer, simulator_client: GameballClient
 ) -> None:
     reference = await hold_made_here(sending, simulator_client, "co-expired", 100)
     simulator.sim.advance_clock(700)  # the hold lapses at Gameball: 9006
@@ -436,7 +325,7 @@ async def test_sender_sale_whose_hold_expired_holds_the_points_again_and_burns_t
 
 
 async def test_sender_sale_whose_hold_was_made_elsewhere_and_lapsed_is_sent_earn_only(
-    sending: Sending, simulator: SimulatorServer, simulator_client: GameballClient
+    sending: Parts, simulator: SimulatorServer, simulator_client: GameballClient
 ) -> None:
     status, held = await simulator_client.post(
         "/integrations/transactions/hold",
