@@ -1,14 +1,23 @@
 """Finalize a payment: stamped with the store's identity, stored before any 2xx, delivered at
 once when Gameball answers within the budget, otherwise queued; a resend gets the stored
-outcome, and past an offline limit nothing is stored."""
+outcome, and past an offline limit nothing is stored. First Sales itself over real parts on
+fake time (the offline limits at admission), then the same through the app."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator
 
+import pytest
+
+from sidecar import errors
 from sidecar.app import connectivity_key
+from sidecar.checkout.models import FinalizeRequest
+from sidecar.checkout.sales import OfflineLimits, Sales, Store
 from sidecar.clocks import Clocks
+from sidecar.gameball.wire import GbBranch, GbMerchant
 from sidecar.simulator import SimulatorServer
+from sidecar.store.database import Database
 from tests.support.clients import (
     Client,
     GameballClient,
@@ -22,7 +31,115 @@ from tests.support.clients import (
     status,
 )
 from tests.support.clocks import FakeTime
+from tests.support.delivery import Parts, delivery_parts, dispatcher_over
 from tests.support.fixtures import MakeConfig, MakeSidecar
+
+LIMITS = OfflineLimits(
+    max_payment_amount=100, max_queued_amount=150, max_queued_count=3, max_offline_age=3600
+)
+
+
+@pytest.fixture
+async def sales(
+    simulator: SimulatorServer, database: Database, fake_time: FakeTime
+) -> AsyncIterator[tuple[Sales, Parts]]:
+    async with (
+        delivery_parts(simulator, database, fake_time) as parts,
+        dispatcher_over(parts) as dispatcher,
+    ):
+        made = Sales(
+            outbox=parts.outbox,
+            dispatcher=dispatcher,
+            connectivity=parts.connectivity,
+            store=Store(
+                merchant=GbMerchant(uniqueId="merchant-42", branch=GbBranch(uniqueId="branch-7")),
+                terminal_id="till-3",
+            ),
+            budget=5.0,
+            limits=LIMITS,
+            clocks=fake_time.clocks,
+        )
+        yield made, parts
+
+
+def sale(customer: str, payment_id: str, paid: float) -> FinalizeRequest:
+    return FinalizeRequest(customerId=customer, paymentId=payment_id, totalPaid=paid)
+
+
+async def refusal(sales: Sales, request: FinalizeRequest) -> str | None:
+    """The offline limit that refused the sale, or None when it was accepted."""
+    try:
+        await sales.finalize(request)
+    except errors.OfflineLimitReached as exc:
+        return exc.code
+    return None
+
+
+async def test_sales_online_no_offline_limit_applies(sales: tuple[Sales, Parts]) -> None:
+    selling, parts = sales
+    parts.connectivity.record_success()
+
+    answer = await selling.finalize(sale("cust-2002", "big-online", 5_000))
+
+    assert answer.status == "delivered" and answer.rewardedPoints == 10_000  # Gold: x2
+
+
+async def test_sales_offline_limits_refuse_at_admission_and_store_nothing(
+    sales: tuple[Sales, Parts],
+) -> None:
+    selling, parts = sales
+    parts.go_offline()
+
+    refused = [
+        await refusal(selling, sale("c-1", "l-1", 101)),  # over the payment limit
+        await refusal(selling, sale("c-1", "l-2", 90)),
+        await refusal(selling, sale("c-2", "l-3", 61)),  # 90 + 61 over the queued amount
+        await refusal(selling, sale("c-2", "l-4", 30)),
+        await refusal(selling, sale("c-3", "l-5", 1)),
+        await refusal(selling, sale("c-3", "l-6", 1)),  # a fourth call queued
+    ]
+
+    assert refused == [
+        "OFFLINE_PAYMENT_LIMIT",
+        None,
+        "OFFLINE_AMOUNT_LIMIT",
+        None,
+        None,
+        "OFFLINE_QUEUE_FULL",
+    ]
+    stored = [item.idem_key for item in await parts.outbox.listing()]
+    assert stored == ["payment:l-2", "payment:l-4", "payment:l-5"]
+
+
+async def test_sales_identical_resend_offline_gets_its_answer_past_the_limits(
+    sales: tuple[Sales, Parts],
+) -> None:
+    selling, parts = sales
+    parts.connectivity.record_success()
+    first = await selling.finalize(sale("cust-2002", "big-1", 7_000))
+    parts.go_offline()
+
+    again = await selling.finalize(sale("cust-2002", "big-1", 7_000))
+
+    assert first.status == again.status == "delivered" and again == first
+    assert await refusal(selling, sale("cust-2002", "big-2", 7_000)) == "OFFLINE_PAYMENT_LIMIT"
+
+
+async def test_sales_offline_too_long_refuses_even_right_after_a_restart(
+    sales: tuple[Sales, Parts], fake_time: FakeTime
+) -> None:
+    selling, parts = sales
+    parts.connectivity.restore(
+        last_success_at=fake_time.wall - LIMITS.max_offline_age - 1, first_seen_at=0
+    )
+
+    # Not yet known offline (the breaker has not opened), but last reached too long ago.
+    too_long = await refusal(selling, sale("c-1", "old-1", 1))
+    parts.connectivity.record_success()
+    back = await refusal(selling, sale("c-1", "new-1", 1))
+
+    assert parts.connectivity.state == "online"
+    assert (too_long, back) == ("OFFLINE_TOO_LONG", None)
 
 
 async def test_finalize_online_is_delivered_with_points(
