@@ -134,10 +134,10 @@ def test_connectivity_probe_answered_closes_the_circuit_and_tells_the_listeners(
     connectivity.on_recovery(lambda: recovered.append(True))
     fake_time.advance(1.0)
 
-    assert connectivity.allow()
+    probe = connectivity.allow()
     connectivity.record_success()
 
-    assert connectivity.state == "online" and recovered == [True]
+    assert probe and connectivity.state == "online" and recovered == [True]
     assert connectivity.allow() and connectivity.allow()  # every call goes out again
 
 
