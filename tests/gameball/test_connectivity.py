@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import time
 
+import aiohttp
 import pytest
 
 from sidecar import housekeeping
 from sidecar.clocks import Clocks
+from sidecar.errors import GameballUnreachable
+from sidecar.gameball.client import UpstreamClient
 from sidecar.gameball.connectivity import Connectivity
 from sidecar.simulator import SimulatorServer
 from sidecar.store.database import Database
-from tests.support.clients import finalize, payment, status
+from tests.support.clients import API_KEY, SECRET_KEY, finalize, payment, status
 from tests.support.clocks import FakeTime
 from tests.support.fixtures import MakeConfig, MakeSidecar
 
@@ -41,7 +44,7 @@ def probe_intervals(connectivity: Connectivity, fake_time: FakeTime, probes: int
         fake_time.advance(wait)
         assert connectivity.allow(), "the probe's turn came but it was not let through"
         assert not connectivity.allow(), "a second call went out beside the probe"
-        connectivity.record_failure("still refused")
+        connectivity.record_failure("still refused", probe=True)
         waited.append(wait)
     return waited
 
@@ -112,6 +115,50 @@ def test_connectivity_offline_lets_one_probe_through_at_backed_off_intervals(
     waited = probe_intervals(connectivity, fake_time, 6)
 
     assert waited == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]  # doubling, capped at probe_max
+
+
+def test_connectivity_a_late_failure_while_the_probe_is_out_lets_no_second_probe_through(
+    fake_time: FakeTime,
+) -> None:
+    connectivity = breaker(fake_time)
+    fail(connectivity, 3)
+    fake_time.advance(1.0)
+    probe = connectivity.allow()
+
+    # A call from before the outage (a long upstream timeout) fails only now.
+    connectivity.record_failure("timed out, sent before the circuit opened")
+    fake_time.advance(60)
+    second = connectivity.allow()
+    connectivity.record_failure("the probe is refused too", probe=True)
+
+    assert probe and not second
+    assert connectivity.seconds_to_next_probe() == 2.0  # the probe's own failure backs off
+
+
+async def test_connectivity_the_clients_probe_is_the_one_that_backs_off(
+    fake_time: FakeTime, simulator: SimulatorServer
+) -> None:
+    connectivity = breaker(fake_time)
+    fail(connectivity, 3)
+    fake_time.advance(1.0)
+    await simulator.set_down(True)
+    async with aiohttp.ClientSession() as session:
+        upstream = UpstreamClient(
+            session,
+            base_url=simulator.base_url,
+            api_key=API_KEY,
+            secret_key=SECRET_KEY,
+            timeout=5.0,
+            connectivity=connectivity,
+        )
+
+        with pytest.raises(GameballUnreachable):
+            await upstream.call("GET", "/integrations/configurations/redemption", dict)
+        waiting = connectivity.seconds_to_next_probe()
+        with pytest.raises(GameballUnreachable, match="waiting for the next probe"):
+            await upstream.call("GET", "/integrations/configurations/redemption", dict)
+
+    assert waiting == 2.0 and connectivity.offline
 
 
 def test_connectivity_no_probe_before_its_time(fake_time: FakeTime) -> None:
