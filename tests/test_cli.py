@@ -13,8 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sidecar.simulator import SimulatorServer
-from tests.conftest import STORE_ENV, MakeConfig, MakeSidecar
+from tests.support.fixtures import MakeConfig, MakeSidecar
+from tests.support.processes import STORE_ENV
 
 
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -149,6 +152,7 @@ def test_cli_status_when_service_is_down_says_so() -> None:
     assert "does not answer" in result.stderr and "systemctl status" in result.stderr
 
 
+@pytest.mark.slow  # a dozen processes, each importing the sidecar: over 5 s
 def test_cli_help_for_every_command() -> None:
     commands = [
         [],

@@ -13,7 +13,8 @@ from sidecar.config import load_config
 from sidecar.credentials import load_secrets
 from sidecar.errors import ConfigError
 from sidecar.simulator import SimulatorServer
-from tests.conftest import MakeConfig, MakeSidecar
+from tests.support.fixtures import MakeConfig, MakeSidecar
+from tests.support.processes import STORE_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "sidecar.example.toml"
@@ -210,3 +211,24 @@ async def test_config_empty_store_names_are_not_sent(
     assert response.status == 200, await response.text()
     sent = [r["json"] for r in simulator.sim.requests if r["path"].endswith("/payments")]
     assert sent[-1]["merchant"] == {"uniqueId": "merchant-42", "branch": {"uniqueId": "branch-7"}}
+
+
+async def test_non_loopback_bind_needs_a_token() -> None:
+    config = load_config(None, {**STORE_ENV, "SIDECAR_HOST": "0.0.0.0"})
+
+    with pytest.raises(ConfigError) as caught:
+        load_secrets(config, {})
+    allowed = load_secrets(config, {"SIDECAR_ACCESS_TOKEN": "t" * 24})
+
+    assert "$.sidecar.host" in str(caught.value) and "access token" in str(caught.value)
+    assert allowed.access_token == "t" * 24
+
+
+def test_encryption_key_must_be_32_bytes() -> None:
+    config = load_config(None, STORE_ENV)
+
+    with pytest.raises(ConfigError) as caught:
+        load_secrets(config, {"SIDECAR_ENCRYPTION_KEY": "c2hvcnQ="})
+
+    assert "32 random bytes" in str(caught.value)
+    assert os.environ.get("SIDECAR_ENCRYPTION_KEY") is None

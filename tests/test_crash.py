@@ -9,9 +9,13 @@ from collections import Counter
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from sidecar.simulator import SimulatorServer
 from tests.support.processes import SidecarProcess
+
+# A real process SIGKILLed again and again: run with -m slow, as scripts/chaos does.
+pytestmark = pytest.mark.slow
 
 CUSTOMERS = 12
 PAYMENTS_EACH = 25

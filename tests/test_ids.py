@@ -7,14 +7,12 @@ import re
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from sidecar import ids
 from sidecar.simulator import SimulatorServer
-from tests.conftest import assert_error_shape
+from tests.support.clients import Client, assert_error_shape
 
-Client = TestClient[Any, Any]
 # (label, value): each is refused wherever an id is taken.
 REFUSED = [
     ("dot", "."),

@@ -19,6 +19,9 @@ from sidecar.store.outbox import Outbox
 from sidecar.store.rows import NewItem
 from sidecar.store.sealing import Sealer
 
+# Real processes (and, here, real installs): run with -m slow, as scripts/chaos does.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 UNIT = "gameball-sidecar.service"
 API_KEY = "gb-api-key-DO-NOT-PRINT-1234"

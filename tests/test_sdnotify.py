@@ -141,14 +141,14 @@ async def test_watchdog_loop_sends_heartbeats_at_half_the_interval(listener: Lis
 async def test_watchdog_loop_stops_beating_while_the_event_loop_is_blocked(
     listener: Listener,
 ) -> None:
-    notifier = Notifier(listener.env(WATCHDOG_USEC="200000"))
+    notifier = Notifier(listener.env(WATCHDOG_USEC="100000"))
     task = asyncio.create_task(notifier.watchdog_loop())
     try:
         assert await listener.areceive(within=1.0) == "WATCHDOG=1"
         listener.queued()
 
-        # Deliberately wedge the loop for several heartbeat periods, as a hung handler would.
-        time.sleep(0.5)  # noqa: ASYNC251
+        # Deliberately wedge the loop for four heartbeat periods, as a hung handler would.
+        time.sleep(0.2)  # noqa: ASYNC251
         during_block = listener.queued()
         after_block = await listener.areceive(within=1.0)
     finally:

@@ -84,6 +84,8 @@ class UpstreamClient:
     ) -> T:
         """One call; raises a ``GameballError`` subclass for anything but a usable 2xx.
         ``raw_body`` is JSON already encoded (an outbox row, sent byte for byte)."""
+        # While offline, the one call let through is the probe.
+        probe = self.connectivity.offline
         if not self.connectivity.allow():
             raise GameballUnreachable("Gameball is offline; waiting for the next probe")
         data = msgspec.json.encode(body) if body is not None else raw_body
@@ -132,7 +134,7 @@ class UpstreamClient:
             if failure is None:
                 self.connectivity.record_success()
             else:
-                self.connectivity.record_failure(failure)
+                self.connectivity.record_failure(failure, probe=probe)
 
 
 def _interpret(status: int, content_type: str, payload: bytes, result_type: type[T]) -> T:

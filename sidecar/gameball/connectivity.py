@@ -104,12 +104,16 @@ class Connectivity:
             for listener in self._listeners:
                 listener()
 
-    def record_failure(self, reason: str) -> None:
+    def record_failure(self, reason: str, *, probe: bool = False) -> None:
+        """``probe``: this was the call ``allow`` let through while offline. Only its failure
+        schedules the next probe: a call from before the circuit opened may fail late, while
+        the probe is still out, and must not let a second probe through beside it."""
         self._failures += 1
         self.last_failure = reason
         if self._probing:
-            self._probing = False
-            self._schedule_probe()
+            if probe:
+                self._probing = False
+                self._schedule_probe()
         elif not self.offline and self._failures >= self._threshold:
             self._state = "offline"
             self.changed_at = self._clock()

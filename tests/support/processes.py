@@ -14,6 +14,8 @@ from typing import Any
 
 import aiohttp
 
+from .waits import wait_until
+
 STORE_ENV = {
     "SIDECAR_MERCHANT_ID": "merchant-42",
     "SIDECAR_STORE_MERCHANT_NAME": "Acme Coffee",
@@ -101,12 +103,15 @@ class SidecarProcess:
 
     async def status(self, session: aiohttp.ClientSession) -> dict[str, Any]:
         async with session.get(f"{self.url}/v1/status") as response:
-            return await response.json()  # type: ignore[no-any-return]
+            report = await response.json()
+        assert isinstance(report, dict), report
+        return report
 
     async def wait_drained(self, session: aiohttp.ClientSession, within: float = 60) -> None:
-        deadline = asyncio.get_running_loop().time() + within
-        while asyncio.get_running_loop().time() < deadline:
-            if (await self.status(session))["outbox"]["queued"] == 0:
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"outbox not drained: {(await self.status(session))['outbox']}")
+        async def outbox() -> Any:
+            return (await self.status(session))["outbox"]
+
+        async def drained() -> bool:
+            return bool((await outbox())["queued"] == 0)
+
+        await wait_until(drained, within=within, interval=0.1, describe=outbox)

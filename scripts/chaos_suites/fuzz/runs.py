@@ -54,7 +54,7 @@ QUICK = (
 # One worker: with more, schemathesis 4.32 on Python 3.11 sometimes fails inside its own
 # generator (hypothesis parsing lambdas on two threads), which would hide operations.
 WORKERS = 1
-PROPERTIES = "tests/test_properties.py"
+PROPERTIES = ("tests/web/test_edge_properties.py", "tests/store/test_outbox_properties.py")
 
 
 def schemathesis_command(url: str, report_dir: Path, run: Pass, seed: int) -> list[str]:
@@ -137,7 +137,7 @@ async def fuzz(
 
 def run_properties() -> tuple[bool, str]:
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", PROPERTIES],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *PROPERTIES],
         cwd=ROOT,
         capture_output=True,
         text=True,

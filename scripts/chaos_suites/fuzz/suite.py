@@ -48,7 +48,7 @@ def main(quick: bool) -> bool:
     for line in access.error_lines[:10]:
         print(f"fuzz:   sidecar logged an error: {line}")
     properties_ok, summary = run_properties()
-    print(f"fuzz: properties ({PROPERTIES}): {summary}")
+    print(f"fuzz: properties ({' '.join(PROPERTIES)}): {summary}")
     minimum = MINIMUM_REQUESTS[quick]
     held = {
         f"at least {minimum} requests": findings.requests >= minimum,
