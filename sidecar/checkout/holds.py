@@ -99,6 +99,9 @@ class Holds:
         except GameballRejected as exc:
             if exc.code == Code.HOLD_NOT_FOUND and row is not None:
                 return self._from_row(row, stale=False, gone=True)
+            if row is not None:
+                # A refused lookup says nothing about the hold: what this terminal knows.
+                return self._from_row(row, stale=True)
             raise for_cashier(exc, subject="the hold lookup") from None
         except (GameballError, TimeoutError):
             if row is None:

@@ -108,7 +108,13 @@ class Redeemer:
                     await self._sleep(min(0.2, max(0.0, deadline - self._timer())))
                     continue
                 if exc.code == Code.ID_EXISTS and uncertain:
-                    return await self._redeemed(row, None)
+                    # Our lost redeem, or another call with this id? Ours burned the hold.
+                    state = await self._hold_state(row, deadline)
+                    if state == "used":
+                        return await self._redeemed(row, None)
+                    if state is None:
+                        await self._sleep(min(0.2, max(0.0, deadline - self._timer())))
+                        continue
                 if exc.code == Code.ID_EXISTS:
                     taken = errors.TransactionIdTaken(
                         f"Gameball already has a redemption for transactionId {_pos_id(row)!r}; "
@@ -116,7 +122,10 @@ class Redeemer:
                         upstream_code=exc.code,
                     )
                     raise await self._not_redeemed(row, remember_failure, taken) from None
-                if exc.code == Code.HOLD_NOT_FOUND and await self._hold_used(row, deadline):
+                if (
+                    exc.code == Code.HOLD_NOT_FOUND
+                    and await self._hold_state(row, deadline) == "used"
+                ):
                     return await self._redeemed(row, None)
                 if uncertain and isinstance(exc, GameballAuthError):
                     break  # says nothing about the earlier call
@@ -129,7 +138,7 @@ class Redeemer:
                     # The call never reached Gameball: nothing was redeemed.
                     offline = errors.OfflineRedemptionUnavailable(OFFLINE)
                     raise await self._not_redeemed(row, remember_failure, offline) from None
-                if await self._hold_used(row, deadline):
+                if await self._hold_state(row, deadline) == "used":
                     return await self._redeemed(row, None)
                 continue
             return await self._redeemed(row, redeemed)
@@ -172,18 +181,21 @@ class Redeemer:
             await self._book.mark_redeem_uncertain(row.hold_reference, self._clock())
         return True
 
-    async def _hold_used(self, row: HoldRow, deadline: float) -> bool:
-        """Is the hold burned? Only this checkout's redeem can have burned it: a sale naming
-        a hold that is being redeemed is refused."""
+    async def _hold_state(self, row: HoldRow, deadline: float) -> str | None:
+        """The hold's state at Gameball ("used" means burned), None when it cannot be asked.
+        Only this checkout's redeem can have burned it: a sale naming a hold that is being
+        redeemed is refused."""
         remaining = deadline - self._timer()
         if remaining <= 0.01:
-            return False
+            return None
         try:
             async with asyncio.timeout(remaining):
                 state = await self._upstream.call("GET", hold_path(row.hold_reference), GbHoldState)
+        except GameballRejected as exc:
+            return "gone" if exc.code == Code.HOLD_NOT_FOUND else None
         except (GameballError, TimeoutError):
-            return False
-        return (state.state or "").strip().lower() == "used"
+            return None
+        return (state.state or "").strip().lower()
 
     async def _redeemed(self, row: HoldRow, answer: GbRedeemAnswer | None) -> HoldAnswer:
         stored = _answer_decoder.decode(row.answer)

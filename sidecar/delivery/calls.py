@@ -25,6 +25,8 @@ class Call(msgspec.Struct, frozen=True, kw_only=True):
     path: Callable[[Item], str]
     answer: type[Any]
     kept: Callable[[Any], dict[str, Any]]
+    # The rows the call writes in the customer's ledger at Gameball, under its id.
+    ledger: tuple[str, ...] = ()
 
 
 def _fixed(path: str) -> Callable[[Item], str]:
@@ -38,12 +40,23 @@ def _earned(answer: GbPaymentAnswer) -> dict[str, Any]:
     }
 
 
+# A sale earns (even 0 points) and may burn a hold, both under its id.
+EARNING = ("PaymentReward", "Redemption")
+
 CALLS: dict[str, Call] = {
     "payment": Call(
-        method="POST", path=_fixed(paths.PAYMENTS_PATH), answer=GbPaymentAnswer, kept=_earned
+        method="POST",
+        path=_fixed(paths.PAYMENTS_PATH),
+        answer=GbPaymentAnswer,
+        kept=_earned,
+        ledger=EARNING,
     ),
     "order": Call(
-        method="POST", path=_fixed(paths.ORDERS_PATH), answer=GbPaymentAnswer, kept=_earned
+        method="POST",
+        path=_fixed(paths.ORDERS_PATH),
+        answer=GbPaymentAnswer,
+        kept=_earned,
+        ledger=EARNING,
     ),
     "refund": Call(
         method="POST",
@@ -53,6 +66,7 @@ CALLS: dict[str, Call] = {
             "refundAmount": as_number(a.refundAmount),
             "refundEquivalentPoints": as_number(a.refundEquivalentPoints),
         },
+        ledger=("Cancel", "Refund"),
     ),
     "cashback": Call(
         method="POST",
@@ -62,12 +76,14 @@ CALLS: dict[str, Call] = {
             "rewardedPoints": as_number(a.rewardEquivalentPoints),
             "rewardAmount": as_number(a.rewardAmount),
         },
+        ledger=("PaymentReward",),
     ),
     "manual": Call(
         method="POST",
         path=_fixed(paths.MANUAL_PATH),
         answer=GbManualAnswer,
         kept=lambda a: {"points": as_number(a.points), "amount": as_number(a.amount)},
+        ledger=("ManualAccumulation", "ManualDeduction", "ManualReward"),
     ),
     "customer": Call(
         method="POST",

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import aiojobs
 
@@ -54,6 +55,7 @@ class Dispatcher:
         self._busy: set[str] = set()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._flights: dict[int, asyncio.Event] = {}
         self._last_alarm_try = 0.0
         self._due_now = False
         self._stopping = False
@@ -82,13 +84,15 @@ class Dispatcher:
         )
         if not stored.created or not stored.claimed:
             self.wake()
+            if not stored.created and budget is not None:
+                return await self._after_flight(stored, budget, started)
             return stored
         item = stored.item
         self._busy.add(item.customer_id)
         if budget is None:
-            await self._scheduler.spawn(self._deliver(item))
+            await self._scheduler.spawn(self._flight(item))
             return stored
-        delivery = self._scheduler.shield(self._deliver(item))
+        delivery = self._scheduler.shield(self._flight(item))
         try:
             await asyncio.wait_for(delivery, timeout=max(0.0, budget - (self._timer() - started)))
         except TimeoutError:
@@ -102,6 +106,20 @@ class Dispatcher:
         except StorageError:
             latest = None  # stored already: "queued" is true, whatever happens next
         return Stored(item=latest or item, created=True, claimed=True)
+
+    async def _after_flight(self, stored: Stored, budget: float, started: float) -> Stored:
+        """A resend of a row on its way to Gameball right now (a double click) waits for that
+        answer within its own budget, so both sends are told the same outcome."""
+        landed = self._flights.get(stored.item.id)
+        if landed is None:
+            return stored
+        try:
+            async with asyncio.timeout(max(0.0, budget - (self._timer() - started))):
+                await landed.wait()
+            latest = await self._outbox.get(stored.item.id)
+        except (TimeoutError, StorageError):
+            return stored
+        return Stored(item=latest or stored.item, created=False, claimed=False)
 
     def wake(self) -> None:
         self._wake.set()
@@ -176,13 +194,19 @@ class Dispatcher:
             if not await self._outbox.claim(item.id, self._clock()):
                 continue
             self._busy.add(item.customer_id)
-            task = asyncio.get_running_loop().create_task(self._deliver(item))
+            task = asyncio.get_running_loop().create_task(self._flight(item))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             started += 1
         return started
 
-    async def _deliver(self, item: Item) -> None:
+    def _flight(self, item: Item) -> Coroutine[Any, Any, None]:
+        """The delivery of a claimed row, known as in flight from now (not only once the
+        coroutine starts), so a resend arriving meanwhile waits for its answer."""
+        landed = self._flights[item.id] = asyncio.Event()
+        return self._deliver(item, landed)
+
+    async def _deliver(self, item: Item, landed: asyncio.Event) -> None:
         """Send one claimed row, from replay or a till, and free its customer's lane after."""
         try:
             verdict = await self._sender.deliver(item)
@@ -193,6 +217,9 @@ class Dispatcher:
             await self._sender.requeue_after_crash(item)
         finally:
             self._busy.discard(item.customer_id)
+            if self._flights.get(item.id) is landed:
+                del self._flights[item.id]
+            landed.set()
             self._wake.set()
 
     def _replay_may_send(self) -> bool:

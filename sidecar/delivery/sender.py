@@ -23,6 +23,7 @@ from ..errors import (
 )
 from ..gameball.client import UpstreamClient
 from ..gameball.codes import Code, Meaning, meaning_of
+from ..gameball.ledger import gameball_id, has_transaction
 from ..gameball.wire import without_nulls
 from ..store.outbox import Outbox
 from ..store.rows import Item
@@ -176,8 +177,8 @@ class Sender:
         ):
             return await self._already(item, exc)  # the coupons are not locked any more
         if meaning == Meaning.ALREADY and item.uncertain:
-            # An earlier send of this very row may have landed, and Gameball says it has.
-            return await self._already(item, exc)
+            # An earlier send of this very row may have landed, or another call has the id.
+            return await self._already_or_taken(item, exc)
         if meaning == Meaning.HOLD_GONE and item.hold_action == "burn" and item.hold_reference:
             return await self._hold_gone(item)
         if meaning == Meaning.LOCK_GONE and item.lock_reference and item.kind != "coupon_release":
@@ -212,6 +213,40 @@ class Sender:
             item, outcome="already", result=None, now=self._clock(), note=exc.message, code=exc.code
         )
         return "delivered"
+
+    async def _already_or_taken(self, item: Item, exc: GameballRejected) -> Verdict:
+        """An "already" after a send whose answer was lost: delivered if the ledger of the
+        customer at Gameball has this row's id, a conflict for a person if it does not; asked again
+        later when the ledger cannot be read now."""
+        body = msgspec.json.decode(item.body)
+        transaction_id, customer_id = gameball_id(body), body.get("customerId")
+        types = CALLS[item.kind].ledger
+        if transaction_id is None or not isinstance(customer_id, str) or not types:
+            return await self._already(item, exc)
+        unknown = "whether it was this call is not known yet"
+        try:
+            await self._pacer.acquire()
+            found = await has_transaction(self._upstream, customer_id, transaction_id, types)
+        except (GameballRateLimited, GameballAuthError) as lookup:
+            return await self._failed(item, lookup)
+        except GameballError as lookup:
+            found, unknown = None, f"{unknown}: {lookup.message}"
+        now = self._clock()
+        if found:
+            return await self._already(item, exc)
+        if found is None:
+            await self._outbox.retry_later(
+                item.id,
+                at=now + self._backoff(item.attempts),
+                error=f"{exc.message} ({unknown})",
+                code=exc.code,
+                now=now,
+                uncertain=True,
+            )
+            return "retry"
+        await self._outbox.dead(item, error=_dead_reason(exc), code=exc.code, now=now)
+        log.warning("outbox item %d (%s) dead-lettered: %s", item.id, item.kind, exc.code)
+        return "dead"
 
     async def _hold_gone(self, item: Item) -> Verdict:
         """Gameball no longer has the hold this sale burns: a fresh hold for the same customer,

@@ -301,3 +301,28 @@ async def test_resent_hold_shows_its_current_state(
     assert used["state"] == "active" and used_again["state"] == "used"
     assert released_again["state"] == "released"
     assert used_again["holdReference"] == used["holdReference"]
+
+
+async def test_resent_hold_whose_lookup_gameball_refuses_is_told_what_is_known_here(
+    sidecar: Client, simulator: SimulatorServer
+) -> None:
+    used = await hold(sidecar, "look-1", 50)
+    await finalize(
+        sidecar,
+        payment(
+            "cust-1001", "look-pay", 10, redemption={"pointsHoldReference": used["holdReference"]}
+        ),
+    )
+    # A refusal of the lookup itself (here a 9008 on GET hold) says nothing about the hold.
+    simulator.sim.set_fault(
+        "gameball_error", status=422, code=9008, paths=["/integrations/transactions/hold"]
+    )
+
+    again = await sidecar.post(
+        "/v1/hold-and-redeem",
+        json={"customerId": "cust-1001", "checkoutId": "look-1", "points": 50},
+    )
+
+    body = await again.json()
+    assert again.status == 200, body  # never "insufficient points" for a hold already used
+    assert body["state"] == "used" and body["stale"] is True

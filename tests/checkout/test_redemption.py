@@ -222,6 +222,36 @@ async def test_redeemer_9004_after_a_send_in_doubt_means_it_landed(
     assert redemptions(simulator) == [("redeem-S3", 100)]
 
 
+async def test_redeemer_9004_after_a_lost_answer_for_another_call_is_not_redeemed(
+    parts: Parts,
+    background: Background,
+    simulator: SimulatorServer,
+    simulator_client: GameballClient,
+) -> None:
+    # Another customer's redeem (another till) has the id; our send is refused, answer lost.
+    await simulator_client.post(
+        REDEEM,
+        {
+            "customerId": "cust-2002",
+            "transactionId": "redeem-S9",
+            "transactionTime": iso_ms(parts.time.wall - 9),
+            "points": 5,
+        },
+    )
+    row = await redeeming(parts, simulator_client, "S9")
+    simulator.sim.set_fault("drop_response", paths=[REDEEM], count=1)
+
+    with pytest.raises(errors.TransactionIdTaken):
+        await redeemer(parts, background).settle(
+            row, parts.time.timer() + 5, remember_failure=False
+        )
+    await background.settled()
+
+    # Never told "redeemed": the hold was not burned, and it is given back.
+    assert redemptions(simulator) == []
+    assert background.released == [(row.hold_reference, "cust-1001")]
+
+
 async def test_redeemer_9004_on_a_first_send_is_taken_and_gives_the_hold_back(
     parts: Parts,
     background: Background,

@@ -119,6 +119,27 @@ async def test_dispatcher_submit_queues_behind_the_customers_call_in_flight(
     assert all(r["status"] == 200 for r in payments_sent(simulator))  # no 2001, no overlap
 
 
+async def test_dispatcher_double_click_is_told_what_the_first_click_is_told(
+    dispatcher: Dispatcher,
+    parts: Parts,
+    simulator: SimulatorServer,
+    simulator_client: GameballClient,
+) -> None:
+    # Gameball refuses the sale (another till took its id), slowly: the second click comes
+    # while the first is still out there.
+    taken = payment_row("p-twice", parts.time.wall - 60, "cust-2002")
+    await simulator_client.post(PAYMENTS, msgspec.json.decode(taken.body))
+    simulator.sim.set_fault("slow", delay_seconds=0.2, paths=[PAYMENTS], count=1)
+
+    first, second = await asyncio.gather(
+        submit(dispatcher, parts, "p-twice", "cust-1001"),
+        submit(dispatcher, parts, "p-twice", "cust-1001"),
+    )
+
+    assert first.created != second.created and first.item.id == second.item.id  # one row
+    assert (first.item.state, second.item.state) == ("dead", "dead")  # never "queued"
+
+
 async def test_dispatcher_submit_without_a_budget_delivers_in_the_background(
     dispatcher: Dispatcher, parts: Parts, simulator: SimulatorServer
 ) -> None:

@@ -171,6 +171,40 @@ async def test_sender_lost_answer_then_9004_counts_as_delivered(
     assert payments_in_ledger(simulator, "cust-1001") == ["p-lost"]  # once
 
 
+async def test_sender_lost_answer_then_9004_for_another_tills_call_is_dead_not_delivered(
+    sending: Parts, simulator: SimulatorServer, simulator_client: GameballClient
+) -> None:
+    # Another till's sale took the id; our first send is refused and its answer lost.
+    taken = payment_row("p-other", sending.time.wall - 60, customer="cust-2002")
+    await simulator_client.post(PAYMENTS, msgspec.json.decode(taken.body))
+    simulator.sim.set_fault("drop_response", paths=[PAYMENTS], count=1)
+    item = await sending.claimed(payment_row("p-other", sending.time.wall))
+
+    lost = await sending.sender.deliver(item)
+    resent = await sending.sender.deliver(await sending.again(item))
+
+    row = await sending.row(item)
+    assert lost == "retry" and resent == "dead" and row.last_code == 9004
+    assert row.outcome != "already"
+    assert payments_in_ledger(simulator, "cust-1001") == []  # cust-1001 earned nothing
+
+
+async def test_sender_refund_named_like_its_payment_is_not_taken_for_the_payment(
+    sending: Parts, simulator: SimulatorServer
+) -> None:
+    paid = await sending.claimed(payment_row("p-same", sending.time.wall - 60))
+    assert await sending.sender.deliver(paid) == "delivered"
+    simulator.sim.set_fault("drop_response", paths=["/integrations/transactions/refund"], count=1)
+    item = await sending.claimed(refund_row("p-same", "p-same", sending.time.wall))
+
+    lost = await sending.sender.deliver(item)
+    resent = await sending.sender.deliver(await sending.again(item))
+
+    row = await sending.row(item)
+    # The ledger has p-same as a PaymentReward, but no Cancel: the refund never landed.
+    assert lost == "retry" and resent == "dead" and row.last_code == 9004
+
+
 async def test_sender_id_taken_by_another_call_on_a_first_send_is_dead_not_delivered(
     sending: Parts, simulator_client: GameballClient
 ) -> None:
