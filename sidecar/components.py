@@ -17,6 +17,7 @@ from .checkout.history import History
 from .checkout.holds import HoldBudgets, Holds
 from .checkout.inspection import OutboxView
 from .checkout.points import Points
+from .checkout.provisional import Caps, OfflineRedemption
 from .checkout.queueing import OfflineLimits, Submitter
 from .checkout.renewal import HoldRenewal
 from .checkout.rules import RulesBook
@@ -144,6 +145,40 @@ def assemble(
     limits = config.limits
     budgets = config.budgets
     cache = config.cache
+    balances = Balances(
+        database=database,
+        upstream=upstream,
+        cache=AgedCache(
+            maxsize=cache.balance_max_entries,
+            ttl=cache.balance_ttl,
+            timer=clocks.timer,
+            clock=clocks.clock,
+        ),
+        budget=budgets.balance,
+        book=book,
+        clock=clocks.clock,
+    )
+    dispatcher.on_delivered(balances.forget)
+    spend = config.offline_redemption
+    offline = (
+        OfflineRedemption(
+            caps=Caps(
+                max_points_per_checkout=spend.max_points_per_checkout,
+                max_share_of_balance=spend.max_share_of_balance,
+                max_balance_age=spend.max_balance_age,
+                max_points_per_customer_per_day=spend.max_points_per_customer_per_day,
+                max_points_per_terminal_per_day=spend.max_points_per_terminal_per_day,
+            ),
+            book=book,
+            last_balance=balances.last_known,
+            dispatcher=dispatcher,
+            merchant=merchant,
+            hold_ttl=config.holds.default_ttl,
+            clock=clocks.clock,
+        )
+        if spend.enabled
+        else None
+    )
     submitter = Submitter(
         dispatcher=dispatcher,
         connectivity=connectivity,
@@ -199,6 +234,7 @@ def assemble(
             ),
             default_ttl=config.holds.default_ttl,
             spawn=scheduler.spawn,
+            offline=offline,
             clocks=clocks,
         ),
         estimator=Estimator(
@@ -214,18 +250,7 @@ def assemble(
             merchant=merchant,
             spawn=scheduler.spawn,
         ),
-        balances=Balances(
-            database=database,
-            upstream=upstream,
-            cache=AgedCache(
-                maxsize=cache.balance_max_entries,
-                ttl=cache.balance_ttl,
-                timer=clocks.timer,
-                clock=clocks.clock,
-            ),
-            budget=budgets.balance,
-            clock=clocks.clock,
-        ),
+        balances=balances,
         view=OutboxView(outbox, on_retry=dispatcher.wake, clock=clocks.clock),
         status=Status(
             connectivity=connectivity,
@@ -242,6 +267,8 @@ def assemble(
                 branchName=store.branch_name.strip() or None,
                 terminalId=store.terminal_id,
             ),
+            book=book,
+            offline_redemption=spend.enabled,
             clock=clocks.clock,
         ),
     )

@@ -112,6 +112,22 @@ class LimitsSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     max_offline_age: Positive = 259200.0
 
 
+class OfflineRedemptionSection(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
+):
+    """Spending points while Gameball is unreachable, within caps the merchant sets (the
+    worst case the merchant carries is in the README). Off unless enabled."""
+
+    enabled: bool = False
+    max_points_per_checkout: PositiveInt = 500
+    # Of the last available balance Gameball reported for the customer.
+    max_share_of_balance: Annotated[float, Meta(gt=0, le=1)] = 0.5
+    # No offline redemption without a balance seen from Gameball this recently, in seconds.
+    max_balance_age: Positive = 86400.0
+    max_points_per_customer_per_day: PositiveInt = 1000
+    max_points_per_terminal_per_day: PositiveInt = 10000
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     sidecar: SidecarSection = msgspec.field(default_factory=SidecarSection)
     store: StoreSection = msgspec.field(default_factory=StoreSection)
@@ -123,6 +139,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     outbox: OutboxSection = msgspec.field(default_factory=OutboxSection)
     pacing: PacingSection = msgspec.field(default_factory=PacingSection)
     limits: LimitsSection = msgspec.field(default_factory=LimitsSection)
+    offline_redemption: OfflineRedemptionSection = msgspec.field(
+        default_factory=OfflineRedemptionSection
+    )
 
     @property
     def data_path(self) -> Path:
@@ -192,9 +211,7 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
     for name, value in environ.items():
         target = ENV_ALIASES.get(name)
         if target is None and name.startswith("SIDECAR_"):
-            section, _, key = name.removeprefix("SIDECAR_").lower().partition("_")
-            if key in fields.get(section, ()):
-                target = (section, key)
+            target = _section_key(name.removeprefix("SIDECAR_").lower(), fields)
         if target is not None:
             raw.setdefault(target[0], {})
             if isinstance(raw[target[0]], dict):
@@ -203,6 +220,15 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
                     if target in LIST_KEYS
                     else value
                 )
+
+
+def _section_key(rest: str, fields: Mapping[str, tuple[str, ...]]) -> tuple[str, str] | None:
+    """``offline_redemption_max_points_per_checkout`` -> the section and key it names (section
+    names may hold an underscore too)."""
+    for section, keys in fields.items():
+        if rest.startswith(section + "_") and rest[len(section) + 1 :] in keys:
+            return section, rest[len(section) + 1 :]
+    return None
 
 
 def _known_keys() -> dict[str, tuple[str, ...]]:

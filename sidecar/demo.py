@@ -53,6 +53,8 @@ async def run_demo(
                 "SIDECAR_BRANCH_ID": "demo-branch-1",
                 "SIDECAR_STORE_BRANCH_NAME": "Downtown",
                 "SIDECAR_TERMINAL_ID": "till-1",
+                # So the README's offline walk-through can spend points too.
+                "SIDECAR_OFFLINE_REDEMPTION_ENABLED": "true",
             },
         )
         runner = web.AppRunner(create_app(config, Secrets(DEMO_API_KEY, DEMO_SECRET_KEY)))

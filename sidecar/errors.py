@@ -287,3 +287,9 @@ class CouponLockReleased(ApiError):
 
 class HistoryUnavailable(ApiError):
     status, code, retryable = 503, "HISTORY_UNAVAILABLE", True
+
+
+class OfflineRedemptionLimit(ApiError):
+    """An offline redemption past a cap the merchant set; the message names the cap."""
+
+    status, code, retryable = 503, "OFFLINE_REDEMPTION_LIMIT", True

@@ -17,9 +17,12 @@ from .delivery.dispatcher import Dispatcher
 from .delivery.pacing import Pacer
 from .gameball.connectivity import Connectivity
 from .store.database import Database
+from .store.holdbook import HoldBook
 from .store.outbox import STRUGGLING_ATTEMPTS, Outbox
 from .store.rows import Totals
 from .timefmt import iso_ms
+
+DAY = 86400.0
 
 
 class StoreIdentity(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,6 +56,17 @@ class OutboxReport(msgspec.Struct, frozen=True, kw_only=True):
     rateLimitedForSeconds: float
 
 
+class OfflineRedemptionReport(msgspec.Struct, frozen=True, kw_only=True):
+    """Points spent here while Gameball was unreachable, and what failed redemptions cost."""
+
+    enabled: bool
+    outstandingPoints: float  # redeemed here, not at Gameball yet: the exposure right now
+    outstandingValue: float
+    spentLast24hPoints: float  # counted against max_points_per_terminal_per_day
+    absorbedPoints: float  # discounted at the till, never redeemed (redemption_failed)
+    absorbedValue: float
+
+
 class AlarmReport(msgspec.Struct, frozen=True, kw_only=True):
     raised: bool
     message: str | None
@@ -78,6 +92,7 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     store: StoreIdentity
     connectivity: ConnectivityReport
     outbox: OutboxReport
+    offlineRedemption: OfflineRedemptionReport
     alarm: AlarmReport
     attention: list[str]  # each a sentence store IT can act on; empty when all is well
     database: DatabaseReport
@@ -101,6 +116,8 @@ class Status:
         alarm: Alarm,
         pacer: Pacer,
         store: StoreIdentity,
+        book: HoldBook,
+        offline_redemption: bool,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._connectivity = connectivity
@@ -111,6 +128,8 @@ class Status:
         self._alarm = alarm
         self._pacer = pacer
         self._store = store
+        self._book = book
+        self._offline_redemption = offline_redemption
         self._clock = clock
         self._started = clock()
         self.accepting = False
@@ -121,6 +140,7 @@ class Status:
         totals = await self._outbox.totals()
         oldest = totals.oldest_created_at
         last_sync = _latest(c.last_success_at, self._dispatcher.last_delivered_at)
+        outstanding = await self._book.outstanding(now)
         return StatusReport(
             version=__version__,
             uptimeSeconds=round(now - self._started, 1),
@@ -145,6 +165,14 @@ class Status:
                 discarded=totals.by_state.get("discarded", 0),
                 lastSyncAt=iso_ms(last_sync) if last_sync else None,
                 rateLimitedForSeconds=round(self._pacer.pause_remaining(), 1),
+            ),
+            offlineRedemption=OfflineRedemptionReport(
+                enabled=self._offline_redemption,
+                outstandingPoints=outstanding.points,
+                outstandingValue=round(outstanding.value, 2),
+                spentLast24hPoints=await self._book.spent_since(now - DAY),
+                absorbedPoints=totals.absorbed_points,
+                absorbedValue=round(totals.absorbed_value, 2),
             ),
             alarm=AlarmReport(
                 raised=self._alarm.raised,
@@ -182,8 +210,9 @@ class Status:
             )
         if redemption_failed:
             needs.append(
-                f"{redemption_failed} payment(s) earned points but could not redeem the hold they "
-                "named: reconcile with gameball-sidecar outbox export --outcome redemption_failed"
+                f"{redemption_failed} sale(s) could not redeem the points the till discounted "
+                f"(worth {totals.absorbed_value:.2f} in all): reconcile with gameball-sidecar "
+                "outbox export --outcome redemption_failed"
             )
         if totals.struggling and not self._connectivity.offline:
             needs.append(

@@ -16,6 +16,7 @@ from ..gameball.codes import for_cashier
 from ..gameball.paths import balance_path
 from ..gameball.wire import GbBalance
 from ..store.database import Database
+from ..store.holdbook import HoldBook
 from ..timefmt import iso_ms
 from .cache import AgedCache
 from .replies import BalanceAnswer
@@ -32,9 +33,12 @@ class Balances:
         upstream: UpstreamClient,
         cache: AgedCache[str, GbBalance],
         budget: float,
+        book: HoldBook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``book``: points redeemed here offline and not at Gameball yet are taken off."""
         self._db = database
+        self._book = book
         self._upstream = upstream
         self._cache = cache
         self._budget = budget
@@ -43,7 +47,7 @@ class Balances:
     async def balance(self, customer_id: str) -> BalanceAnswer:
         cached = self._cache.get(customer_id)
         if cached is not None:
-            return self._answer(customer_id, cached[0], cached[1], "cache")
+            return await self._answer(customer_id, cached[0], cached[1], "cache")
         try:
             async with asyncio.timeout(self._budget):
                 fresh = await self._upstream.call(
@@ -60,7 +64,16 @@ class Balances:
         now = self._clock()
         self._cache.put(customer_id, fresh)
         await self._db.put_value(BALANCE_KEY + customer_id, msgspec.json.encode(fresh), now)
-        return self._answer(customer_id, fresh, now, "upstream")
+        return await self._answer(customer_id, fresh, now, "upstream")
+
+    def forget(self, customer_id: str) -> None:
+        """A call of the customer's reached Gameball: the cached balance is out of date."""
+        self._cache.forget(customer_id)
+
+    async def last_known(self, customer_id: str) -> tuple[GbBalance, float] | None:
+        """The last balance Gameball reported for the customer, and when (kept on disk)."""
+        saved = await self._db.get_value(BALANCE_KEY + customer_id)
+        return (_balance_decoder.decode(saved[0]), saved[1]) if saved is not None else None
 
     async def _stale(self, customer_id: str) -> BalanceAnswer:
         saved = await self._db.get_value(BALANCE_KEY + customer_id)
@@ -69,15 +82,18 @@ class Balances:
                 "Gameball cannot be reached and this customer's balance has not been seen on "
                 "this terminal before; try again when the store is back online"
             )
-        return self._answer(customer_id, _balance_decoder.decode(saved[0]), saved[1], "stale")
+        return await self._answer(customer_id, _balance_decoder.decode(saved[0]), saved[1], "stale")
 
-    def _answer(
+    async def _answer(
         self, customer_id: str, balance: GbBalance, as_of: float, source: str
     ) -> BalanceAnswer:
+        now = self._clock()
+        spent = await self._book.outstanding(now, customer_id) if self._book else None
+        points, value = (spent.points, spent.value) if spent else (0.0, 0.0)
         return BalanceAnswer(
             customerId=customer_id,
-            availablePointsBalance=balance.availablePointsBalance,
-            availablePointsValue=balance.availablePointsValue,
+            availablePointsBalance=max(0.0, balance.availablePointsBalance - points),
+            availablePointsValue=max(0.0, round(balance.availablePointsValue - value, 2)),
             pendingPoints=balance.pendingPoints,
             pendingPointsValue=balance.pendingPointsValue,
             totalPointsBalance=balance.totalPointsBalance,
@@ -90,6 +106,8 @@ class Balances:
             pointsName=balance.pointsName,
             source=source,  # type: ignore[arg-type]
             asOf=iso_ms(as_of),
-            ageSeconds=round(max(0.0, self._clock() - as_of), 3),
+            ageSeconds=round(max(0.0, now - as_of), 3),
             stale=source == "stale",
+            provisionalPoints=points,
+            provisionalValue=value,
         )

@@ -35,3 +35,6 @@ class AgedCache(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         self._entries[key] = (value, self._clock())
+
+    def forget(self, key: K) -> None:
+        self._entries.pop(key, None)

@@ -3,12 +3,15 @@ only its own customer may burn it, once; a hold a sale names is not given back u
 
 from __future__ import annotations
 
-from .. import errors
+import msgspec
+
+from .. import errors, ids
 from ..gameball.client import UpstreamClient
 from ..gameball.paths import HOLD_PATH
 from ..gameball.wire import GbHold, GbHoldAnswer
 from ..store.rows import Admission, NewItem
 from ..timefmt import TransactionClock
+from .models import HoldRequest
 
 
 async def request_hold(
@@ -135,3 +138,35 @@ def release_item(reference: str, customer_id: str, *, hold_action: str | None = 
 
 def _sale_id(claimed_by: str | None) -> str:
     return (claimed_by or "").partition(":")[2]
+
+
+def checked_request(request: HoldRequest) -> HoldRequest:
+    """The request as the rest of the hold reads it: with a scanned pass split into the
+    customer's id and its one-time hash (the last 6 characters), as Gameball's POS guide says."""
+    if (request.customerId is None) == (request.scannedPass is None):
+        raise errors.ValidationFailed.field(
+            "$.customerId", "send exactly one of `customerId` or `scannedPass` (the scanned QR)"
+        )
+    if request.scannedPass is not None:
+        customer_id, hash_ = request.scannedPass[:-6], request.scannedPass[-6:]
+        if not hash_.isascii() or not hash_.isdigit() or not ids.is_valid(customer_id):
+            raise errors.ValidationFailed.field(
+                "$.scannedPass",
+                "must be a customer id followed by the pass's 6-digit code, as scanned",
+            )
+        if request.hash is not None:
+            raise errors.ValidationFailed.field(
+                "$.hash", "a scanned pass carries its own hash; send one or the other"
+            )
+        request = msgspec.structs.replace(
+            request, customerId=customer_id, hash=hash_, scannedPass=None
+        )
+    if (request.points is None) == (request.amount is None):
+        raise errors.ValidationFailed.field(
+            "$.points", "send exactly one of `points` or `amount` (the points to reserve)"
+        )
+    if request.redeemNow and not request.transactionId:
+        raise errors.ValidationFailed.field(
+            "$.transactionId", "required when `redeemNow` is true (the POS's sale id)"
+        )
+    return request

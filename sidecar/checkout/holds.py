@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from .. import errors, ids
+from .. import errors
 from ..clocks import REAL, Clocks
 from ..delivery.dispatcher import Dispatcher
 from ..errors import GameballError, GameballRejected
@@ -24,9 +24,10 @@ from ..store.holdbook import HoldBook, HoldRow
 from ..timefmt import TransactionClock, iso_ms, parse_gameball_time
 from .answers import answer_for
 from .fields import fingerprint_of
-from .holdrules import may_release, release_item, request_hold
+from .holdrules import checked_request, may_release, release_item, request_hold
 from .keyedlock import KeyedLocks
 from .models import HoldRequest
+from .provisional import OfflineRedemption
 from .redemption import OFFLINE, Redeemer, redeem_id_for, stored_refusal
 from .replies import HoldAnswer, SaleAnswer
 
@@ -56,9 +57,12 @@ class Holds:
         budgets: HoldBudgets,
         default_ttl: float,
         spawn: Callable[[Coroutine[Any, Any, None]], Awaitable[object]],
+        offline: OfflineRedemption | None = None,
         clocks: Clocks = REAL,
     ) -> None:
+        """``offline``: provisional holds while Gameball is unreachable (off when None)."""
         self._book = book
+        self._offline = offline
         self._upstream = upstream
         self._dispatcher = dispatcher
         self._tx_clock = transaction_clock
@@ -87,12 +91,14 @@ class Holds:
         await self._redeemer.resume()
 
     async def hold(self, request: HoldRequest) -> HoldAnswer:
-        request = _checked(request)
+        request = checked_request(request)
         async with self._locks.hold(request.checkoutId):
             return await self._hold_once(request)
 
     async def status(self, reference: str) -> HoldAnswer:
         row = await self._book.by_reference(reference)
+        if row is not None and row.provisional:
+            return self._from_row(row, stale=False)  # Gameball has not heard of it yet
         try:
             async with asyncio.timeout(self._budgets.status):
                 state = await self._upstream.call("GET", hold_path(reference), GbHoldState)
@@ -138,6 +144,8 @@ class Holds:
                 f"Hold {reference!r} was not made through this sidecar, so it cannot be released "
                 "here; check the reference"
             )
+        if hold.provisional:
+            return await self._release_provisional(reference)
         stored = await self._dispatcher.submit(
             release_item(reference, hold.customer_id, hold_action="release"),
             check=may_release,
@@ -145,6 +153,17 @@ class Holds:
             started=started,
         )
         return answer_for(stored.item)
+
+    async def _release_provisional(self, reference: str) -> SaleAnswer:
+        """Gameball never had it: given back here alone, unless a sale already burns it."""
+        if not await self._book.release_locally(reference, self._clock()):
+            row = await self._book.by_reference(reference)
+            if row is not None and row.state != "released":
+                raise errors.HoldAlreadyUsed(
+                    f"Hold {reference!r} is already being redeemed by a sale, so it cannot be "
+                    "released"
+                )
+        return SaleAnswer(status="delivered", holdReference=reference, outcome="released_here")
 
     async def release_orphan(self, reference: str, customer_id: str) -> None:
         """A hold whose checkout failed: release it durably, in the background."""
@@ -171,7 +190,12 @@ class Holds:
                 )
             return await self._resent(existing)
         deadline = self._timer() + self._budgets.hold
-        created = await self._create_within(deadline, request, customer_id)
+        try:
+            created = await self._create_within(deadline, request, customer_id)
+        except errors.OfflineRedemptionUnavailable:
+            if self._offline is None:
+                raise
+            return await self._offline.hold(request, customer_id)
         reference = created.holdReference
         expires_at = await self._expiry(reference, deadline)
         answer = HoldAnswer(
@@ -213,6 +237,10 @@ class Holds:
 
     async def _resent(self, row: HoldRow) -> HoldAnswer:
         """The same checkout again: what is true of its hold now, not what was true then."""
+        if row.provisional:
+            if self._offline is not None:
+                await self._offline.queue_redemption(row)
+            return self._from_row(row, stale=False)
         if row.state == "redeeming":
             deadline = self._timer() + self._budgets.hold
             return await self._redeemer.settle(row, deadline, remember_failure=True)
@@ -289,36 +317,5 @@ class Holds:
             stale=stale,
             asOf=iso_ms(row.updated_at) if stale else None,
             redemption=stored.redemption,
+            provisional=bool(row.provisional),
         )
-
-
-def _checked(request: HoldRequest) -> HoldRequest:
-    """The request as the rest of the hold reads it: with a scanned pass split into the
-    customer's id and its one-time hash (the last 6 characters), as Gameball's POS guide says."""
-    if (request.customerId is None) == (request.scannedPass is None):
-        raise errors.ValidationFailed.field(
-            "$.customerId", "send exactly one of `customerId` or `scannedPass` (the scanned QR)"
-        )
-    if request.scannedPass is not None:
-        customer_id, hash_ = request.scannedPass[:-6], request.scannedPass[-6:]
-        if not hash_.isascii() or not hash_.isdigit() or not ids.is_valid(customer_id):
-            raise errors.ValidationFailed.field(
-                "$.scannedPass",
-                "must be a customer id followed by the pass's 6-digit code, as scanned",
-            )
-        if request.hash is not None:
-            raise errors.ValidationFailed.field(
-                "$.hash", "a scanned pass carries its own hash; send one or the other"
-            )
-        request = msgspec.structs.replace(
-            request, customerId=customer_id, hash=hash_, scannedPass=None
-        )
-    if (request.points is None) == (request.amount is None):
-        raise errors.ValidationFailed.field(
-            "$.points", "send exactly one of `points` or `amount` (the points to reserve)"
-        )
-    if request.redeemNow and not request.transactionId:
-        raise errors.ValidationFailed.field(
-            "$.transactionId", "required when `redeemNow` is true (the POS's sale id)"
-        )
-    return request

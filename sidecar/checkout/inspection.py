@@ -37,6 +37,8 @@ EXPORT_COLUMNS = (
     "amount",
     "points",
     "redeemedPoints",
+    "absorbedPoints",
+    "absorbedValue",
     "username",
     "reason",
     "note",
@@ -155,6 +157,9 @@ def describe(item: Item, *, with_body: bool = False) -> dict[str, Any]:
         "amount": item.amount,
         "points": body.get("points"),
         "redeemedPoints": result.get("redeemedPoints"),
+        # What the till discounted that Gameball did not redeem (redemption_failed).
+        "absorbedPoints": item.absorbed_points,
+        "absorbedValue": item.absorbed_value,
         # Who gave manual points, and why: kept for finance with the row.
         "username": body.get("username"),
         "reason": body.get("reason"),

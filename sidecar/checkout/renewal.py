@@ -38,34 +38,63 @@ class HoldRenewal:
     async def replace(self, item: Item) -> Replacement:
         reference = item.hold_reference or ""
         hold = await self._book.by_reference(reference)
+        absorbed = (hold.hold_points, hold.hold_amount) if hold is not None else None
+        if hold is not None and hold.customer_id != item.customer_id:
+            return _earn_only(
+                "the hold belongs to another customer; nothing was redeemed", absorbed
+            )
+        if hold is not None and hold.provisional:
+            # Made here while offline: Gameball learns of it now, for the same customer.
+            return await self._rehold(
+                item,
+                hold.hold_points,
+                absorbed,
+                "the points redeemed offline could not be held at Gameball",
+            )
         state: str | None = hold.state if hold is not None else None
         if state not in ("used", "released"):
             state = await self._gameball_state(reference)
-        if hold is not None and hold.customer_id != item.customer_id:
-            return _earn_only("the hold belongs to another customer; nothing was redeemed")
         if state == "used":
             # Burned already, by an earlier send of this sale (the resend then meets 9004,
             # which an uncertain row counts as delivered) or by another call: never twice.
-            return _earn_only("the hold was already used; nothing was redeemed by this payment")
+            return _earn_only(
+                "the hold was already used; nothing was redeemed by this payment", absorbed
+            )
         if state == "released":
-            return _earn_only("the hold was released before the payment reached Gameball")
+            return _earn_only("the hold was released before the payment reached Gameball", absorbed)
         if not self._rehold_expired or item.outcome == "reheld":
-            return _earn_only("the hold expired before the payment reached Gameball")
+            return _earn_only("the hold expired before the payment reached Gameball", absorbed)
         if hold is None or hold.hold_points <= 0:
-            return _earn_only("the hold expired and was not made here, so it cannot be held again")
+            return _earn_only(
+                "the hold expired and was not made here, so it cannot be held again", None
+            )
+        return await self._rehold(
+            item,
+            hold.hold_points,
+            absorbed,
+            "the hold expired and the points could not be held again",
+        )
+
+    async def absorbed(self, reference: str | None) -> tuple[float, float] | None:
+        hold = await self._book.by_reference(reference) if reference else None
+        return (hold.hold_points, hold.hold_amount) if hold is not None else None
+
+    async def _rehold(
+        self, item: Item, points: float, absorbed: tuple[float, float] | None, why: str
+    ) -> Replacement:
         try:
             held = await request_hold(
                 self._upstream,
                 self._tx_clock,
                 item.customer_id,
-                points=int(hold.hold_points),
+                points=int(points),
                 ignore_otp=True,
             )
         except GameballRejected as exc:
             if exc.transient or isinstance(exc, GameballAuthError):
                 raise
             log.warning("re-hold for outbox item %d refused (%s)", item.id, exc.code)
-            return _earn_only("the hold expired and the points could not be held again")
+            return _earn_only(f"{why} ({exc.message})", absorbed)
         return Replacement(reference=held.holdReference, outcome="reheld")
 
     async def give_back(self, reference: str) -> None:
@@ -84,5 +113,5 @@ class HoldRenewal:
         return (state.state or "").strip().lower()
 
 
-def _earn_only(why: str) -> Replacement:
-    return Replacement(reference=None, outcome="redemption_failed", note=why)
+def _earn_only(why: str, absorbed: tuple[float, float] | None) -> Replacement:
+    return Replacement(reference=None, outcome="redemption_failed", note=why, absorbed=absorbed)

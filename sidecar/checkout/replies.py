@@ -36,6 +36,8 @@ class HoldAnswer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     checkoutId: str | None = None
     asOf: str | None = None
     redemption: RedemptionAnswer | None = None
+    # Made here while Gameball was unreachable: held at Gameball when the sale is replayed.
+    provisional: bool = False
 
 
 class BalanceAnswer(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,13 +58,17 @@ class BalanceAnswer(msgspec.Struct, frozen=True, kw_only=True):
     asOf: str
     ageSeconds: float
     stale: bool
+    # Redeemed here while Gameball was unreachable and not at Gameball yet: already taken off
+    # the available balance above.
+    provisionalPoints: float = 0.0
+    provisionalValue: float = 0.0
 
 
 class SaleAnswer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """What every stored call answers: delivered (200) or queued (202), with its own id."""
 
     status: Literal["delivered", "queued"]
-    outboxId: int
+    outboxId: int | None = None  # none for what never needs Gameball (a provisional release)
     paymentId: str | None = None
     orderId: str | None = None
     refundId: str | None = None

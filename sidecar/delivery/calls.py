@@ -14,6 +14,7 @@ from ..gameball.wire import (
     GbCustomerAnswer,
     GbManualAnswer,
     GbPaymentAnswer,
+    GbRedeemAnswer,
     GbRefundAnswer,
     as_number,
 )
@@ -77,6 +78,13 @@ CALLS: dict[str, Call] = {
             "rewardAmount": as_number(a.rewardAmount),
         },
         ledger=("PaymentReward",),
+    ),
+    "redeem": Call(
+        method="POST",
+        path=_fixed(paths.REDEEM_PATH),
+        answer=GbRedeemAnswer,
+        kept=lambda a: {"redeemedPoints": as_number(a.redeemEquivalentPoints)},
+        ledger=("Redemption",),
     ),
     "manual": Call(
         method="POST",

@@ -61,7 +61,12 @@ class Dispatcher:
         self._stopping = False
         self.problem: str | None = None
         self.last_delivered_at: float | None = None
+        self._on_delivered: list[Callable[[str], None]] = []
         connectivity.on_recovery(self.recovered)
+
+    def on_delivered(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(customer_id)`` whenever a call of that customer reached Gameball."""
+        self._on_delivered.append(listener)
 
     def may_send_now(self, customer_id: str) -> bool:
         """May a new call for this customer go to Gameball this moment?"""
@@ -212,6 +217,8 @@ class Dispatcher:
             verdict = await self._sender.deliver(item)
             if verdict == "delivered":
                 self.last_delivered_at = self._clock()
+                for listener in self._on_delivered:
+                    listener(item.customer_id)
         except Exception:
             log.exception("delivering outbox item %d failed unexpectedly", item.id)
             await self._sender.requeue_after_crash(item)

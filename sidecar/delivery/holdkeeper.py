@@ -15,6 +15,8 @@ class Replacement(msgspec.Struct, frozen=True, kw_only=True):
     reference: str | None  # the fresh hold, or None: send the sale earn-only
     outcome: Literal["reheld", "redemption_failed"]
     note: str | None = None  # why nothing was redeemed, for finance
+    # The points and money value the till discounted that will not be redeemed (the merchant's).
+    absorbed: tuple[float, float] | None = None
 
 
 class HoldKeeper(Protocol):
@@ -25,4 +27,8 @@ class HoldKeeper(Protocol):
 
     async def give_back(self, reference: str) -> None:
         """Release a fresh hold nobody will burn (the sale had landed after all)."""
+        ...
+
+    async def absorbed(self, reference: str | None) -> tuple[float, float] | None:
+        """The points and money value of a hold made here, for a redemption that failed."""
         ...

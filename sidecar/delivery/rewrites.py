@@ -36,6 +36,7 @@ class Rewrites:
             note=replacement.note,
             hold_reference=replacement.reference,
             lock_reference=item.lock_reference,
+            absorbed=replacement.absorbed,
         )
         return rewritten, replacement.reference
 
@@ -52,7 +53,25 @@ class Rewrites:
             note=f"the coupon lock could not be burned ({why}); no coupon was redeemed",
             hold_reference=item.hold_reference,
             lock_reference=None,
+            absorbed=None,
         )
+
+    async def redemption_failed(self, item: Item, why: str) -> Item:
+        """A redeem-now the till gave while offline, refused at replay: nothing to resend,
+        but finance must see what it cost."""
+        await self._outbox.rewrite_body(
+            item.id,
+            body=item.body,
+            hold_reference=item.hold_reference,
+            lock_reference=item.lock_reference,
+            outcome="redemption_failed",
+            note=f"Gameball refused the redemption made offline ({why})",
+            now=self._clock(),
+            absorbed=await self._holds.absorbed(item.hold_reference),
+        )
+        rewritten = await self._outbox.get(item.id)
+        assert rewritten is not None
+        return rewritten
 
     async def give_back(self, reference: str) -> None:
         await self._holds.give_back(reference)
@@ -66,6 +85,7 @@ class Rewrites:
         note: str | None,
         hold_reference: str | None,
         lock_reference: str | None,
+        absorbed: tuple[float, float] | None,
     ) -> Item:
         body = msgspec.json.decode(item.body)
         kept = {k: v for k, v in redemption.items() if v is not None}
@@ -81,6 +101,7 @@ class Rewrites:
             outcome=outcome,
             note=note,
             now=self._clock(),
+            absorbed=absorbed,
         )
         rewritten = await self._outbox.get(item.id)
         assert rewritten is not None

@@ -25,6 +25,7 @@ from ..gameball.client import UpstreamClient
 from ..gameball.codes import Code, Meaning, meaning_of
 from ..gameball.ledger import gameball_id, has_transaction
 from ..gameball.wire import without_nulls
+from ..store.holdbook import is_provisional
 from ..store.outbox import Outbox
 from ..store.rows import Item
 from .alarm import Alarm
@@ -109,6 +110,9 @@ class Sender:
                 attempt += 1
 
     async def _record(self, item: Item) -> Verdict:
+        if _burns_hold(item) and is_provisional(item.hold_reference):
+            # Made offline, unknown to Gameball: hold the points there first.
+            return await self._hold_gone(item)
         try:
             return await self._attempt(item)
         except GameballError as exc:
@@ -179,7 +183,7 @@ class Sender:
         if meaning == Meaning.ALREADY and item.uncertain:
             # An earlier send of this very row may have landed, or another call has the id.
             return await self._already_or_taken(item, exc)
-        if meaning == Meaning.HOLD_GONE and item.hold_action == "burn" and item.hold_reference:
+        if meaning == Meaning.HOLD_GONE and _burns_hold(item):
             return await self._hold_gone(item)
         if meaning == Meaning.LOCK_GONE and item.lock_reference and item.kind != "coupon_release":
             return await self._lock_gone(item, exc)
@@ -204,6 +208,18 @@ class Sender:
                 return "retry"
         # On a first send, "already exists" means another call took the id: a conflict for a
         # person to look at, never a delivery.
+        return await self._refused(item, exc)
+
+    async def _refused(self, item: Item, exc: GameballRejected) -> Verdict:
+        """Gameball will never take this row: a dead letter for a person; but a redemption the
+        till already gave (offline) is kept as ``redemption_failed``, what the merchant carries."""
+        now = self._clock()
+        if item.kind == "redeem":
+            failed = await self._rewrites.redemption_failed(item, _dead_reason(exc))
+            await self._outbox.delivered(
+                failed, outcome="redemption_failed", result=None, now=now, note=failed.note
+            )
+            return "delivered"
         await self._outbox.dead(item, error=_dead_reason(exc), code=exc.code, now=now)
         log.warning("outbox item %d (%s) dead-lettered: %s", item.id, item.kind, exc.code)
         return "dead"
@@ -244,9 +260,7 @@ class Sender:
                 uncertain=True,
             )
             return "retry"
-        await self._outbox.dead(item, error=_dead_reason(exc), code=exc.code, now=now)
-        log.warning("outbox item %d (%s) dead-lettered: %s", item.id, item.kind, exc.code)
-        return "dead"
+        return await self._refused(item, exc)
 
     async def _hold_gone(self, item: Item) -> Verdict:
         """Gameball no longer has the hold this sale burns: a fresh hold for the same customer,
@@ -288,6 +302,14 @@ class Sender:
         """Capped exponential backoff with full jitter (AWS's "full jitter")."""
         ceiling = min(self._retry_cap, self._retry_base * 2 ** min(attempts, 30))
         return max(0.05, self._jitter(ceiling))
+
+
+def _burns_hold(item: Item) -> bool:
+    return (
+        item.kind in ("payment", "order")
+        and item.hold_action == "burn"
+        and bool(item.hold_reference)
+    )
 
 
 def _dead_reason(exc: GameballRejected) -> str:

@@ -12,6 +12,12 @@ from . import queries
 from .database import Database
 
 HoldState = Literal["active", "used", "expired", "released", "redeeming", "failed"]
+# Gameball's references are UUIDs; a provisional (offline) hold's cannot be mistaken for one.
+PROVISIONAL_PREFIX = "provisional-"
+
+
+def is_provisional(reference: str | None) -> bool:
+    return reference is not None and reference.startswith(PROVISIONAL_PREFIX)
 
 
 class HoldRow(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
@@ -32,6 +38,12 @@ class HoldRow(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     redeem_id: str | None
     redeem_uncertain: int
     error: bytes | None
+    provisional: int  # 1: made here while Gameball was unreachable (offline redemption)
+
+
+class Provisional(msgspec.Struct, frozen=True, kw_only=True):
+    points: float
+    value: float
 
 
 class HoldBook:
@@ -52,6 +64,7 @@ class HoldBook:
         answer: bytes,
         now: float,
         redeem_id: str | None = None,
+        provisional: bool = False,
     ) -> None:
         await self._db.execute(
             queries.HOLD_INSERT,
@@ -68,6 +81,7 @@ class HoldBook:
                 now,
                 now,
                 redeem_id,
+                int(provisional),
             ),
         )
 
@@ -76,6 +90,10 @@ class HoldBook:
 
     async def by_reference(self, hold_reference: str) -> HoldRow | None:
         return _row(await self._db.fetchone(queries.HOLD_BY_REFERENCE, (hold_reference,)))
+
+    async def by_redeem_id(self, redeem_id: str) -> HoldRow | None:
+        """The hold a redeem-now under this id was made for, online or offline."""
+        return _row(await self._db.fetchone(queries.HOLD_BY_REDEEM_ID, (redeem_id,)))
 
     async def refresh(
         self, hold_reference: str, state: str, expires_at: float | None, now: float
@@ -102,6 +120,23 @@ class HoldBook:
 
     async def redeeming(self) -> list[HoldRow]:
         return [_convert(row) for row in await self._db.fetchall(queries.HOLDS_REDEEMING)]
+
+    async def outstanding(self, now: float, customer_id: str | None = None) -> Provisional:
+        """Offline points not settled at Gameball: a customer's, or everyone's."""
+        points, value = await self._db.fetchone(
+            queries.PROVISIONAL_OUTSTANDING, {"now": now, "customer": customer_id}
+        )
+        return Provisional(points=float(points), value=float(value))
+
+    async def spent_since(self, since: float, customer_id: str | None = None) -> float:
+        (points,) = await self._db.fetchone(
+            queries.PROVISIONAL_SINCE, {"since": since, "customer": customer_id}
+        )
+        return float(points)
+
+    async def release_locally(self, hold_reference: str, now: float) -> bool:
+        """A provisional hold is given back here alone: Gameball never had it."""
+        return await self._db.execute(queries.HOLD_RELEASE_LOCAL, (now, hold_reference)) == 1
 
 
 def _row(row: Sequence[Any] | None) -> HoldRow | None:

@@ -99,7 +99,10 @@ MIGRATIONS: Sequence[str] = (
     # - holds.claimed_by: the sale that names the hold, so no second sale can burn it; and the
     #   state of a redeemNow whose answer was lost (redeem_id, redeem_uncertain, error);
     # - coupon_locks: coupon locks made here, with the same claim as holds (lock_reference on
-    #   the sale that burns one, or on the queued release that gives one back).
+    #   the sale that burns one, or on the queued release that gives one back);
+    # - holds.provisional: a hold made here while Gameball was unreachable (offline
+    #   redemption), held at Gameball only at replay; absorbed_points/_value on a sale that
+    #   could not redeem what the till discounted: what the merchant carries.
     # The triggers keep the queue's links true whoever writes (service or CLI).
     """
     CREATE TABLE outbox_v4 (
@@ -129,7 +132,9 @@ MIGRATIONS: Sequence[str] = (
         blocking INTEGER NOT NULL DEFAULT 1,
         note TEXT,
         hold_action TEXT,
-        lock_reference TEXT
+        lock_reference TEXT,
+        absorbed_points REAL,
+        absorbed_value REAL
     );
     INSERT INTO outbox_v4 (
         id, kind, idem_key, fingerprint, customer_id, body, amount, tx_ms, after_key,
@@ -185,6 +190,9 @@ MIGRATIONS: Sequence[str] = (
     ALTER TABLE holds ADD COLUMN redeem_id TEXT;
     ALTER TABLE holds ADD COLUMN redeem_uncertain INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE holds ADD COLUMN error BLOB;
+    ALTER TABLE holds ADD COLUMN provisional INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX holds_provisional ON holds (customer_id, created_at) WHERE provisional = 1;
+    CREATE INDEX holds_redeem_id ON holds (redeem_id) WHERE redeem_id IS NOT NULL;
     UPDATE holds SET claimed_by = (
         SELECT o.idem_key FROM outbox AS o
         WHERE o.hold_action = 'burn' AND o.hold_reference = holds.hold_reference
@@ -252,12 +260,19 @@ MIGRATIONS: Sequence[str] = (
     WHEN NEW.state IN ('dead', 'discarded') AND NEW.kind IN ('payment', 'order') BEGIN
         UPDATE coupon_locks SET claimed_by = NULL WHERE claimed_by = NEW.idem_key;
     END;
-    -- A sale rewritten at replay no longer burns the hold or lock it named: free them.
+    -- A sale rewritten at replay no longer burns the hold or lock it named: free them; but a
+    -- provisional hold stays the sale's, used (re-held at Gameball) or failed (could not be),
+    -- in the same statement as the rewrite, so a restart between the two cannot spend it twice.
     CREATE TRIGGER outbox_rewrite_frees AFTER UPDATE OF hold_reference, lock_reference ON outbox
     BEGIN
+        UPDATE holds
+        SET state = CASE WHEN NEW.hold_reference IS NULL THEN 'failed' ELSE 'used' END,
+            updated_at = NEW.updated_at
+        WHERE hold_reference = OLD.hold_reference AND claimed_by = NEW.idem_key
+          AND provisional = 1 AND NEW.hold_reference IS NOT OLD.hold_reference;
         UPDATE holds SET claimed_by = NULL
         WHERE hold_reference = OLD.hold_reference AND claimed_by = NEW.idem_key
-          AND NEW.hold_reference IS NOT OLD.hold_reference;
+          AND provisional = 0 AND NEW.hold_reference IS NOT OLD.hold_reference;
         UPDATE coupon_locks SET claimed_by = NULL
         WHERE lock_reference = OLD.lock_reference AND claimed_by = NEW.idem_key
           AND NEW.lock_reference IS NOT OLD.lock_reference;

@@ -99,7 +99,18 @@ class Outbox:
         # The row as stored, without reading it back: id, then the columns in order.
         row = (changed.last_id, *values[:10], None, 0, 0.0, None, None, None, now, now)
         item = self._item(
-            (*row, None, None, 0, values[12], None, new.hold_action, new.lock_reference)
+            (
+                *row,
+                None,
+                None,
+                0,
+                values[12],
+                None,
+                new.hold_action,
+                new.lock_reference,
+                None,
+                None,
+            )
         )
         return Stored(item=item, created=True, claimed=claimed)
 
@@ -171,11 +182,15 @@ class Outbox:
         outcome: str,
         note: str | None,
         now: float,
+        absorbed: tuple[float, float] | None = None,
     ) -> None:
+        """``absorbed``: the points and money value the till discounted that Gameball will not
+        redeem now (the merchant carries them)."""
         sealed = self._sealer.seal(body)
+        points, value = absorbed if absorbed is not None else (None, None)
         await self._db.execute(
             queries.REWRITE_BODY,
-            (sealed, hold_reference, lock_reference, outcome, note, now, item_id),
+            (sealed, hold_reference, lock_reference, outcome, note, points, value, now, item_id),
         )
 
     async def retime(self, item: Item, now: float) -> Item:
@@ -227,6 +242,7 @@ class Outbox:
         (oldest,) = await self._db.fetchone(queries.OLDEST_OPEN)
         by_state = {state: n for state, n in await self._db.fetchall(queries.COUNT_BY_STATE)}
         (failed,) = await self._db.fetchone(queries.COUNT_OUTCOME, ("redemption_failed",))
+        absorbed_points, absorbed_value = await self._db.fetchone(queries.ABSORBED)
         (struggling,) = await self._db.fetchone(queries.COUNT_STRUGGLING, (STRUGGLING_ATTEMPTS,))
         return Totals(
             open_count=int(count),
@@ -234,6 +250,8 @@ class Outbox:
             oldest_created_at=float(oldest) if oldest is not None else None,
             by_state=by_state,
             redemption_failed=int(failed),
+            absorbed_points=float(absorbed_points),
+            absorbed_value=float(absorbed_value),
             struggling=int(struggling),
         )
 

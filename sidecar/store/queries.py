@@ -15,15 +15,41 @@ KV_GET = "SELECT value, updated_at FROM kv WHERE key = ?"
 
 HOLD_COLUMNS = (
     "hold_reference, checkout_id, fingerprint, customer_id, hold_points, hold_amount, state, "
-    "expires_at, answer, created_at, updated_at, claimed_by, redeem_id, redeem_uncertain, error"
+    "expires_at, answer, created_at, updated_at, claimed_by, redeem_id, redeem_uncertain, error, "
+    "provisional"
 )
 HOLD_INSERT = (
     "INSERT INTO holds (hold_reference, checkout_id, fingerprint, customer_id, hold_points, "
-    "hold_amount, state, expires_at, answer, created_at, updated_at, redeem_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "hold_amount, state, expires_at, answer, created_at, updated_at, redeem_id, provisional) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# Provisional (offline) points not settled at Gameball yet: a hold still active and not named
+# by a sale, or named by a call still waiting in the outbox.
+_OUTSTANDING = """
+    FROM holds AS h
+    WHERE h.provisional = 1
+      AND ((h.state = 'active' AND h.claimed_by IS NULL AND h.expires_at > :now)
+           OR EXISTS (SELECT 1 FROM outbox AS o WHERE o.idem_key = h.claimed_by
+                      AND o.state IN ('pending', 'inflight')))
+"""
+PROVISIONAL_OUTSTANDING = (
+    "SELECT COALESCE(SUM(h.hold_points), 0), COALESCE(SUM(h.hold_amount), 0) "
+    + _OUTSTANDING
+    + " AND (:customer IS NULL OR h.customer_id = :customer)"
+)
+# What was spent offline since a moment (released provisional holds spent nothing).
+PROVISIONAL_SINCE = (
+    "SELECT COALESCE(SUM(hold_points), 0) FROM holds WHERE provisional = 1 "
+    "AND created_at > :since AND state != 'released' "
+    "AND (:customer IS NULL OR customer_id = :customer)"
+)
+HOLD_RELEASE_LOCAL = (
+    "UPDATE holds SET state = 'released', updated_at = ? "
+    "WHERE hold_reference = ? AND state = 'active' AND claimed_by IS NULL"
 )
 HOLD_BY_CHECKOUT = f"SELECT {HOLD_COLUMNS} FROM holds WHERE checkout_id = ?"
 HOLD_BY_REFERENCE = f"SELECT {HOLD_COLUMNS} FROM holds WHERE hold_reference = ?"
+HOLD_BY_REDEEM_ID = f"SELECT {HOLD_COLUMNS} FROM holds WHERE redeem_id = ? LIMIT 1"
 # What Gameball reports never undoes what this terminal knows for sure: a hold released or
 # burned here stays so, and a redemption in doubt is settled only by its own check.
 HOLD_REFRESH_STATE = (
@@ -58,7 +84,7 @@ COLUMNS = (
     "id, kind, idem_key, fingerprint, customer_id, body, amount, tx_ms, after_key, "
     "hold_reference, state, outcome, attempts, next_attempt_at, last_error, last_code, result, "
     "created_at, updated_at, delivered_at, discard_reason, uncertain, blocking, note, "
-    "hold_action, lock_reference"
+    "hold_action, lock_reference, absorbed_points, absorbed_value"
 )
 SELECT_BY_KEY = f"SELECT {COLUMNS} FROM outbox WHERE idem_key = ?"
 SELECT_BY_ID = f"SELECT {COLUMNS} FROM outbox WHERE id = ?"
@@ -156,7 +182,7 @@ DEAD = (
 )
 REWRITE_BODY = (
     "UPDATE outbox SET body = ?, hold_reference = ?, lock_reference = ?, outcome = ?, "
-    "note = ?, updated_at = ? WHERE id = ?"
+    "note = ?, absorbed_points = ?, absorbed_value = ?, updated_at = ? WHERE id = ?"
 )
 RETIME = "UPDATE outbox SET body = ?, tx_ms = ?, updated_at = ? WHERE id = ?"
 # Whatever was in flight at a crash may have reached Gameball: its next 9004 means "landed".
@@ -185,6 +211,10 @@ LISTING = f"""
 """
 COUNT_BY_STATE = "SELECT state, COUNT(*) FROM outbox GROUP BY state"
 COUNT_OUTCOME = "SELECT COUNT(*) FROM outbox WHERE outcome = ?"
+ABSORBED = (
+    "SELECT COALESCE(SUM(absorbed_points), 0), COALESCE(SUM(absorbed_value), 0) FROM outbox "
+    "WHERE outcome = 'redemption_failed'"
+)
 COUNT_STRUGGLING = "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND attempts >= ?"
 PRUNE = "DELETE FROM outbox WHERE state IN ('delivered', 'discarded') AND updated_at < ?"
 

@@ -9,7 +9,15 @@ from typing import Literal
 import msgspec
 
 Kind = Literal[
-    "payment", "order", "refund", "cashback", "manual", "customer", "release", "coupon_release"
+    "payment",
+    "order",
+    "refund",
+    "cashback",
+    "manual",
+    "customer",
+    "redeem",
+    "release",
+    "coupon_release",
 ]
 State = Literal["pending", "inflight", "delivered", "dead", "discarded"]
 HoldAction = Literal["burn", "release"]
@@ -20,6 +28,7 @@ TIME_FIELDS: dict[str, str] = {
     "refund": "transactionTime",
     "cashback": "transactionTime",
     "manual": "transactionTime",
+    "redeem": "transactionTime",
 }
 
 
@@ -52,6 +61,9 @@ class Item(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     note: str | None
     hold_action: HoldAction | None
     lock_reference: str | None  # the coupon lock a sale burns, or a queued release gives back
+    # What the till discounted but Gameball could not redeem (redemption_failed): the merchant's.
+    absorbed_points: float | None
+    absorbed_value: float | None
 
 
 class NewItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,4 +116,6 @@ class Totals(msgspec.Struct, frozen=True, kw_only=True):
     oldest_created_at: float | None
     by_state: dict[str, int]
     redemption_failed: int
+    absorbed_points: float  # of every redemption_failed row
+    absorbed_value: float
     struggling: int

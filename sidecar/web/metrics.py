@@ -75,6 +75,21 @@ class Metrics:
             "Sales delivered earn-only because the hold they named could not be redeemed.",
             registry=r,
         )
+        self.offline_outstanding_points = Gauge(
+            "sidecar_offline_redemption_outstanding_points",
+            "Points redeemed here while Gameball was unreachable, not at Gameball yet.",
+            registry=r,
+        )
+        self.offline_outstanding_value = Gauge(
+            "sidecar_offline_redemption_outstanding_value",
+            "Money value of those points: what the merchant is exposed to right now.",
+            registry=r,
+        )
+        self.absorbed_value = Gauge(
+            "sidecar_redemption_failed_value",
+            "Money value the tills discounted that Gameball did not redeem (redemption_failed).",
+            registry=r,
+        )
         self.database_bytes = Gauge(
             "sidecar_database_bytes", "Size of the SQLite database.", registry=r
         )
@@ -100,6 +115,9 @@ class Metrics:
         self.oldest_age.set(report.outbox.oldestQueuedAgeSeconds)
         self.dead_letters.set(report.outbox.deadLetters)
         self.redemption_failed.set(report.outbox.redemptionFailed)
+        self.offline_outstanding_points.set(report.offlineRedemption.outstandingPoints)
+        self.offline_outstanding_value.set(report.offlineRedemption.outstandingValue)
+        self.absorbed_value.set(report.offlineRedemption.absorbedValue)
         self.online.set(1 if report.connectivity.state == "online" else 0)
         self.offline_seconds.set(report.connectivity.offlineForSeconds)
         self.alarm.set(1 if report.alarm.raised else 0)

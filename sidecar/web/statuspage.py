@@ -48,6 +48,19 @@ def render(status: StatusReport) -> str:
         ("Database", f"{status.database.path} ({_size(status.database)})"),
         ("Version", status.version),
     ]
+    spent = status.offlineRedemption
+    if spent.enabled or spent.outstandingPoints or spent.absorbedPoints:
+        rows[4:4] = [
+            (
+                "Points redeemed offline, not at Gameball yet",
+                f"{spent.outstandingPoints:g} (worth {spent.outstandingValue:.2f})",
+            ),
+            ("Redeemed offline in the last 24 h", f"{spent.spentLast24hPoints:g} points"),
+            (
+                "Discounts Gameball did not redeem",
+                f"{spent.absorbedPoints:g} points (worth {spent.absorbedValue:.2f})",
+            ),
+        ]
     todo = "".join(f"<li>{escape(item)}</li>" for item in attention) or "<li>Nothing.</li>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
