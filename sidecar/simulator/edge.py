@@ -68,6 +68,9 @@ async def gameball_edge(request: web.Request, handler: Handler) -> web.StreamRes
         # A connection accepted just before the socket closed must not reach a "down" Gameball.
         down = not request.app[listener_key].api_up
         response = None if down else await _answer(request, handler, sim, request_id, violations)
+        if response is not None and (request.transport is None or request.transport.is_closing()):
+            # Applied, but the client's connection was cut meanwhile: it never gets this answer.
+            return web.Response(status=499)
         if response is None:
             # No answer at all: the client sees its connection drop, as in a crash or reset.
             if request.transport is not None:

@@ -119,6 +119,25 @@ async def test_drop_response_lands_the_payment_so_a_retry_gets_9004(
     assert [r["transactionId"] for r in simulator.sim.ledger()] == ["lost-answer"]
 
 
+async def test_a_slow_call_cut_by_down_lands_but_is_journalled_unanswered(
+    simulator_client: GameballClient, simulator: SimulatorServer
+) -> None:
+    body = payment("cust-1001", "cut-off", 10)
+    simulator.sim.set_fault("slow", delay_seconds=0.3, count=1)
+    sending = asyncio.ensure_future(simulator_client.post("/integrations/payments", body))
+    await wait_until(lambda: len(simulator.sim.requests) == 1)
+
+    await simulator.set_down(True)
+
+    with pytest.raises(aiohttp.ClientError):
+        await sending
+    await wait_until(lambda: simulator.sim.ledger() != [])
+    await asyncio.sleep(0.05)
+    entry = simulator.sim.requests[-1]
+    assert [r["transactionId"] for r in simulator.sim.ledger()] == ["cut-off"]
+    assert (entry["status"], entry["response"]) == (None, None)
+
+
 async def test_down_refuses_connections_and_reopens_on_the_same_port(
     simulator_client: GameballClient, simulator: SimulatorServer
 ) -> None:
