@@ -3,15 +3,22 @@ only its own customer may burn it, once; a hold a sale names is not given back u
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 
 from .. import errors, ids
+from ..errors import GameballError
 from ..gameball.client import UpstreamClient
-from ..gameball.paths import HOLD_PATH
-from ..gameball.wire import GbHold, GbHoldAnswer
+from ..gameball.paths import HOLD_PATH, hold_path
+from ..gameball.wire import GbHold, GbHoldAnswer, GbHoldState
+from ..store.holdbook import HoldRow
 from ..store.rows import Admission, NewItem
-from ..timefmt import TransactionClock
+from ..timefmt import TransactionClock, iso_ms, parse_gameball_time
 from .models import HoldRequest
+from .replies import HoldAnswer
+
+_answer_decoder = msgspec.json.Decoder(HoldAnswer)
 
 
 async def request_hold(
@@ -36,6 +43,21 @@ async def request_hold(
         hash=hash_,
     )
     return await upstream.call("POST", HOLD_PATH, GbHoldAnswer, body=body)
+
+
+async def hold_expiry(
+    upstream: UpstreamClient, reference: str, *, fallback: float, within: float
+) -> float:
+    """Gameball's hold answer has no expiry: ask for it (``within`` seconds at most), or
+    assume ``fallback`` (the configured lifetime)."""
+    if within <= 0.05:
+        return fallback
+    try:
+        async with asyncio.timeout(within):
+            state = await upstream.call("GET", hold_path(reference), GbHoldState)
+    except (GameballError, TimeoutError):
+        return fallback
+    return parse_gameball_time(state.dateToExpire) or fallback
 
 
 def may_burn(admission: Admission) -> None:
@@ -170,3 +192,24 @@ def checked_request(request: HoldRequest) -> HoldRequest:
             "$.transactionId", "required when `redeemNow` is true (the POS's sale id)"
         )
     return request
+
+
+def answer_from_row(row: HoldRow, now: float, *, stale: bool, gone: bool = False) -> HoldAnswer:
+    """What this terminal knows of a hold, as the till is told it."""
+    state = {"failed": "released"}.get(row.state, row.state)
+    if state == "active" and (gone or (row.expires_at and row.expires_at <= now)):
+        state = "expired"
+    stored = _answer_decoder.decode(row.answer)
+    return HoldAnswer(
+        holdReference=row.hold_reference,
+        customerId=row.customer_id,
+        checkoutId=row.checkout_id,
+        holdPoints=row.hold_points,
+        holdAmount=row.hold_amount,
+        state=state,  # type: ignore[arg-type]
+        expiresAt=iso_ms(row.expires_at) if row.expires_at else None,
+        stale=stale,
+        asOf=iso_ms(row.updated_at) if stale else None,
+        redemption=stored.redemption,
+        provisional=bool(row.provisional),
+    )

@@ -24,10 +24,17 @@ from ..store.holdbook import HoldBook, HoldRow
 from ..timefmt import TransactionClock, iso_ms, parse_gameball_time
 from .answers import answer_for
 from .fields import fingerprint_of
-from .holdrules import checked_request, may_release, release_item, request_hold
+from .holdrules import (
+    answer_from_row,
+    checked_request,
+    hold_expiry,
+    may_release,
+    release_item,
+    request_hold,
+)
 from .keyedlock import KeyedLocks
 from .models import HoldRequest
-from .provisional import OfflineRedemption
+from .provisional import OfflineRedemption, release_provisional
 from .redemption import OFFLINE, Redeemer, redeem_id_for, stored_refusal
 from .replies import HoldAnswer, SaleAnswer
 
@@ -98,16 +105,16 @@ class Holds:
     async def status(self, reference: str) -> HoldAnswer:
         row = await self._book.by_reference(reference)
         if row is not None and row.provisional:
-            return self._from_row(row, stale=False)  # Gameball has not heard of it yet
+            return answer_from_row(row, self._clock(), stale=False)  # Gameball never had it
         try:
             async with asyncio.timeout(self._budgets.status):
                 state = await self._upstream.call("GET", hold_path(reference), GbHoldState)
         except GameballRejected as exc:
             if exc.code == Code.HOLD_NOT_FOUND and row is not None:
-                return self._from_row(row, stale=False, gone=True)
+                return answer_from_row(row, self._clock(), stale=False, gone=True)
             if row is not None:
                 # A refused lookup says nothing about the hold: what this terminal knows.
-                return self._from_row(row, stale=True)
+                return answer_from_row(row, self._clock(), stale=True)
             raise for_cashier(exc, subject="the hold lookup") from None
         except (GameballError, TimeoutError):
             if row is None:
@@ -115,7 +122,7 @@ class Holds:
                     f"Hold {reference!r} is not known to this sidecar, and Gameball cannot be "
                     "reached to look it up"
                 ) from None
-            return self._from_row(row, stale=True)
+            return answer_from_row(row, self._clock(), stale=True)
         normalized = (state.state or "").strip().lower()
         expires_at = parse_gameball_time(state.dateToExpire)
         if row is not None:
@@ -123,7 +130,7 @@ class Holds:
                 await self._book.refresh(reference, normalized, expires_at, self._clock())
             if row.state in KNOWN_HERE:
                 # Known here for sure (a release may still be on its way to Gameball).
-                return self._from_row(row, stale=False)
+                return answer_from_row(row, self._clock(), stale=False)
         return HoldAnswer(
             holdReference=reference,
             customerId=state.customerId or (row.customer_id if row else ""),
@@ -145,7 +152,7 @@ class Holds:
                 "here; check the reference"
             )
         if hold.provisional:
-            return await self._release_provisional(reference)
+            return await release_provisional(self._book, reference, self._clock())
         stored = await self._dispatcher.submit(
             release_item(reference, hold.customer_id, hold_action="release"),
             check=may_release,
@@ -153,17 +160,6 @@ class Holds:
             started=started,
         )
         return answer_for(stored.item)
-
-    async def _release_provisional(self, reference: str) -> SaleAnswer:
-        """Gameball never had it: given back here alone, unless a sale already burns it."""
-        if not await self._book.release_locally(reference, self._clock()):
-            row = await self._book.by_reference(reference)
-            if row is not None and row.state != "released":
-                raise errors.HoldAlreadyUsed(
-                    f"Hold {reference!r} is already being redeemed by a sale, so it cannot be "
-                    "released"
-                )
-        return SaleAnswer(status="delivered", holdReference=reference, outcome="released_here")
 
     async def release_orphan(self, reference: str, customer_id: str) -> None:
         """A hold whose checkout failed: release it durably, in the background."""
@@ -197,7 +193,12 @@ class Holds:
                 raise
             return await self._offline.hold(request, customer_id)
         reference = created.holdReference
-        expires_at = await self._expiry(reference, deadline)
+        expires_at = await hold_expiry(
+            self._upstream,
+            reference,
+            fallback=self._clock() + self._default_ttl,
+            within=deadline - self._timer(),
+        )
         answer = HoldAnswer(
             holdReference=reference,
             customerId=customer_id,
@@ -240,7 +241,7 @@ class Holds:
         if row.provisional:
             if self._offline is not None:
                 await self._offline.queue_redemption(row)
-            return self._from_row(row, stale=False)
+            return answer_from_row(row, self._clock(), stale=False)
         if row.state == "redeeming":
             deadline = self._timer() + self._budgets.hold
             return await self._redeemer.settle(row, deadline, remember_failure=True)
@@ -251,19 +252,6 @@ class Holds:
         return msgspec.structs.replace(
             current, checkoutId=row.checkout_id, redemption=stored.redemption
         )
-
-    async def _expiry(self, reference: str, deadline: float) -> float:
-        """Gameball's hold answer has no expiry; ask for it, or assume the configured lifetime."""
-        fallback = self._clock() + self._default_ttl
-        remaining = deadline - self._timer()
-        if remaining <= 0.05:
-            return fallback
-        try:
-            async with asyncio.timeout(remaining):
-                state = await self._upstream.call("GET", hold_path(reference), GbHoldState)
-        except (GameballError, TimeoutError):
-            return fallback
-        return parse_gameball_time(state.dateToExpire) or fallback
 
     async def _create_within(
         self, deadline: float, request: HoldRequest, customer_id: str
@@ -300,22 +288,3 @@ class Holds:
             return
         log.info("a hold answered after its budget; releasing it")
         await self.release_orphan(created.holdReference, customer)
-
-    def _from_row(self, row: HoldRow, *, stale: bool, gone: bool = False) -> HoldAnswer:
-        state = {"failed": "released"}.get(row.state, row.state)
-        if state == "active" and (gone or (row.expires_at and row.expires_at <= self._clock())):
-            state = "expired"
-        stored = _answer_decoder.decode(row.answer)
-        return HoldAnswer(
-            holdReference=row.hold_reference,
-            customerId=row.customer_id,
-            checkoutId=row.checkout_id,
-            holdPoints=row.hold_points,
-            holdAmount=row.hold_amount,
-            state=state,  # type: ignore[arg-type]
-            expiresAt=iso_ms(row.expires_at) if row.expires_at else None,
-            stale=stale,
-            asOf=iso_ms(row.updated_at) if stale else None,
-            redemption=stored.redemption,
-            provisional=bool(row.provisional),
-        )

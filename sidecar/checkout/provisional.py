@@ -21,7 +21,7 @@ from ..timefmt import iso_ms
 from .fields import fingerprint_of
 from .models import HoldRequest
 from .redemption import REDEEM_ID_PREFIX, redeem_id_for
-from .replies import HoldAnswer, RedemptionAnswer
+from .replies import HoldAnswer, RedemptionAnswer, SaleAnswer
 
 DAY = 86400.0
 
@@ -189,3 +189,15 @@ def _limit(cap: str) -> None:
         f"This offline redemption would go past the merchant's cap {cap}; redeem fewer points "
         "or take the payment without redeeming"
     )
+
+
+async def release_provisional(book: HoldBook, reference: str, now: float) -> SaleAnswer:
+    """A provisional hold is given back here alone (Gameball never had it), unless a sale
+    already burns it."""
+    if not await book.release_locally(reference, now):
+        row = await book.by_reference(reference)
+        if row is not None and row.state != "released":
+            raise errors.HoldAlreadyUsed(
+                f"Hold {reference!r} is already being redeemed by a sale, so it cannot be released"
+            )
+    return SaleAnswer(status="delivered", holdReference=reference, outcome="released_here")

@@ -22,14 +22,14 @@ from ..errors import (
     StorageError,
 )
 from ..gameball.client import UpstreamClient
-from ..gameball.codes import Code, Meaning, meaning_of
-from ..gameball.ledger import gameball_id, has_transaction
+from ..gameball.codes import Code, Meaning, for_finance, meaning_of
 from ..gameball.wire import without_nulls
 from ..store.holdbook import is_provisional
 from ..store.outbox import Outbox
 from ..store.rows import Item
 from .alarm import Alarm
 from .calls import CALLS
+from .doubt import landed
 from .holdkeeper import HoldKeeper
 from .pacing import Pacer
 from .rewrites import Rewrites
@@ -110,7 +110,7 @@ class Sender:
                 attempt += 1
 
     async def _record(self, item: Item) -> Verdict:
-        if _burns_hold(item) and is_provisional(item.hold_reference):
+        if item.burns_hold and is_provisional(item.hold_reference):
             # Made offline, unknown to Gameball: hold the points there first.
             return await self._hold_gone(item)
         try:
@@ -183,7 +183,7 @@ class Sender:
         if meaning == Meaning.ALREADY and item.uncertain:
             # An earlier send of this very row may have landed, or another call has the id.
             return await self._already_or_taken(item, exc)
-        if meaning == Meaning.HOLD_GONE and _burns_hold(item):
+        if meaning == Meaning.HOLD_GONE and item.burns_hold:
             return await self._hold_gone(item)
         if meaning == Meaning.LOCK_GONE and item.lock_reference and item.kind != "coupon_release":
             return await self._lock_gone(item, exc)
@@ -215,12 +215,12 @@ class Sender:
         till already gave (offline) is kept as ``redemption_failed``, what the merchant carries."""
         now = self._clock()
         if item.kind == "redeem":
-            failed = await self._rewrites.redemption_failed(item, _dead_reason(exc))
+            failed = await self._rewrites.redemption_failed(item, for_finance(exc))
             await self._outbox.delivered(
                 failed, outcome="redemption_failed", result=None, now=now, note=failed.note
             )
             return "delivered"
-        await self._outbox.dead(item, error=_dead_reason(exc), code=exc.code, now=now)
+        await self._outbox.dead(item, error=for_finance(exc), code=exc.code, now=now)
         log.warning("outbox item %d (%s) dead-lettered: %s", item.id, item.kind, exc.code)
         return "dead"
 
@@ -231,36 +231,26 @@ class Sender:
         return "delivered"
 
     async def _already_or_taken(self, item: Item, exc: GameballRejected) -> Verdict:
-        """An "already" after a send whose answer was lost: delivered if the ledger of the
-        customer at Gameball has this row's id, a conflict for a person if it does not; asked again
-        later when the ledger cannot be read now."""
-        body = msgspec.json.decode(item.body)
-        transaction_id, customer_id = gameball_id(body), body.get("customerId")
-        types = CALLS[item.kind].ledger
-        if transaction_id is None or not isinstance(customer_id, str) or not types:
-            return await self._already(item, exc)
-        unknown = "whether it was this call is not known yet"
+        """An "already" after a send whose answer was lost: delivered if it is ours, refused if
+        the id is another call's, asked again later when that cannot be known now."""
         try:
-            await self._pacer.acquire()
-            found = await has_transaction(self._upstream, customer_id, transaction_id, types)
-        except (GameballRateLimited, GameballAuthError) as lookup:
-            return await self._failed(item, lookup)
+            ours = await landed(item, self._upstream, self._pacer)
         except GameballError as lookup:
-            found, unknown = None, f"{unknown}: {lookup.message}"
-        now = self._clock()
-        if found:
+            return await self._failed(item, lookup)
+        if ours is True:
             return await self._already(item, exc)
-        if found is None:
-            await self._outbox.retry_later(
-                item.id,
-                at=now + self._backoff(item.attempts),
-                error=f"{exc.message} ({unknown})",
-                code=exc.code,
-                now=now,
-                uncertain=True,
-            )
-            return "retry"
-        return await self._refused(item, exc)
+        if ours is False:
+            return await self._refused(item, exc)
+        now = self._clock()
+        await self._outbox.retry_later(
+            item.id,
+            at=now + self._backoff(item.attempts),
+            error=f"{exc.message} (whether it was this call is not known yet: {ours.why})",
+            code=exc.code,
+            now=now,
+            uncertain=True,
+        )
+        return "retry"
 
     async def _hold_gone(self, item: Item) -> Verdict:
         """Gameball no longer has the hold this sale burns: a fresh hold for the same customer,
@@ -302,24 +292,3 @@ class Sender:
         """Capped exponential backoff with full jitter (AWS's "full jitter")."""
         ceiling = min(self._retry_cap, self._retry_base * 2 ** min(attempts, 30))
         return max(0.05, self._jitter(ceiling))
-
-
-def _burns_hold(item: Item) -> bool:
-    return (
-        item.kind in ("payment", "order")
-        and item.hold_action == "burn"
-        and bool(item.hold_reference)
-    )
-
-
-def _dead_reason(exc: GameballRejected) -> str:
-    if exc.code == Code.ID_EXISTS:
-        return (
-            "Gameball already has a transaction with this id that this terminal did not send "
-            f"(another till or a redemption used it): {exc.message}"
-        )
-    if exc.code == Code.ALREADY_CANCELLED:
-        return f"the payment was already fully refunded at Gameball: {exc.message}"
-    if exc.code == Code.REVERSED_NOT_FOUND:
-        return f"Gameball does not have the payment this refund reverses: {exc.message}"
-    return exc.message

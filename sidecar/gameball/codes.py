@@ -128,3 +128,17 @@ def for_cashier(exc: errors.GameballRejected, *, subject: str) -> errors.ApiErro
     return errors.UpstreamRejected(
         f"Gameball refused {subject}: {exc.message}", upstream_code=exc.code
     )
+
+
+def for_finance(exc: errors.GameballRejected) -> str:
+    """Why Gameball will never take a queued call, for the person who reads the dead letter."""
+    if exc.code == Code.ID_EXISTS:
+        return (
+            "Gameball already has a transaction with this id that this terminal did not send "
+            f"(another till or a redemption used it): {exc.message}"
+        )
+    if exc.code == Code.ALREADY_CANCELLED:
+        return f"the payment was already fully refunded at Gameball: {exc.message}"
+    if exc.code == Code.REVERSED_NOT_FOUND:
+        return f"Gameball does not have the payment this refund reverses: {exc.message}"
+    return exc.message

@@ -65,6 +65,15 @@ class Item(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     absorbed_points: float | None
     absorbed_value: float | None
 
+    @property
+    def burns_hold(self) -> bool:
+        """A sale (payment or order) that redeems the points of a hold."""
+        return (
+            self.kind in ("payment", "order")
+            and self.hold_action == "burn"
+            and bool(self.hold_reference)
+        )
+
 
 class NewItem(msgspec.Struct, frozen=True, kw_only=True):
     kind: Kind
