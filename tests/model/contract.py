@@ -77,7 +77,15 @@ CODES: dict[tuple[str, str], frozenset[str]] = {
         }
     ),
     RELEASE: frozenset(
-        {"VALIDATION_ERROR", "HOLD_NOT_FOUND", "HOLD_ALREADY_USED", "HOLD_RELEASED", *_QUEUE_LIMITS}
+        {
+            "VALIDATION_ERROR",
+            "HOLD_NOT_FOUND",
+            "HOLD_ALREADY_USED",
+            "HOLD_RELEASED",
+            # Gameball refused the release itself (a dead letter, said as it is).
+            "UPSTREAM_REJECTED",
+            *_QUEUE_LIMITS,
+        }
     ),
 }
 # Refusals of finalize or refund after which nothing may be stored for the request.
