@@ -208,7 +208,11 @@ def assemble(
         points=Points(submitter=submitter, merchant=merchant),
         customers=Customers(submitter=submitter),
         coupons=Coupons(
-            book=CouponBook(database), upstream=upstream, submitter=submitter, budget=budgets.hold
+            book=CouponBook(database),
+            upstream=upstream,
+            submitter=submitter,
+            budget=budgets.hold,
+            spawn=scheduler.spawn,
         ),
         history=History(
             database=database,
