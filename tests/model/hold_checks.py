@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .answers import Answer
 from .checks import Checker
 from .contract import FINALIZE, HOLD, RELEASE, UPSTREAM_TRUTH
 from .reference import Checkout, Hold, Sale
-from .world import Answer
 
 
 class Checks(Checker):

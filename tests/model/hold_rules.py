@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
+from .answers import Answer
 from .base import Base, customers, pick, picks
 from .reference import Checkout, Hold
-from .world import Answer
 
 
 class HoldRules(Base):
