@@ -29,6 +29,7 @@ from .delivery.alarm import Alarm
 from .delivery.dispatcher import Dispatcher
 from .delivery.pacing import Pacer
 from .delivery.sender import Sender
+from .delivery.shared import SharedBudget, account_of
 from .gameball.client import UpstreamClient
 from .gameball.connectivity import Connectivity
 from .gameball.wire import GbBranch, GbMerchant
@@ -106,10 +107,22 @@ def assemble(
     transaction_clock = TransactionClock(clocks.clock)
     rules = RulesBook(database, upstream, clock=clocks.clock)
     pacing = config.pacing
+    shared = None
+    if pacing.shared_url and pacing.enabled:
+        shared = SharedBudget(
+            url=pacing.shared_url,
+            account=account_of(secrets.api_key),
+            timeout=pacing.shared_timeout,
+        )
     pacer = Pacer(
         windows=[(pacing.per_second, 1.0), (pacing.per_30_seconds, 30.0)],
         enabled=pacing.enabled,
         pause_seconds=pacing.pause_on_429,
+        aimd=pacing.aimd,
+        local_share=pacing.local_share,
+        live_reserve=pacing.live_reserve,
+        reconnect_jitter=pacing.reconnect_jitter_seconds,
+        shared=shared,
         timer=clocks.timer,
     )
     alarm = Alarm(clocks.clock)
@@ -227,6 +240,7 @@ def assemble(
             book=book,
             upstream=upstream,
             dispatcher=dispatcher,
+            pacer=pacer,
             transaction_clock=transaction_clock,
             merchant=merchant,
             budgets=HoldBudgets(

@@ -63,7 +63,9 @@ class GameballServerError(GameballError):
 
 
 class GameballRateLimited(GameballError):
-    """HTTP 429: the account-wide budget is spent."""
+    """HTTP 429: the account-wide budget is spent (``retry_after``: Gameball's Retry-After)."""
+
+    retry_after: float | None = None
 
 
 class GameballRejected(GameballError):

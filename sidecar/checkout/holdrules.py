@@ -4,11 +4,13 @@ only its own customer may burn it, once; a hold a sale names is not given back u
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import msgspec
 
 from .. import errors, ids
-from ..errors import GameballError
+from ..delivery.pacing import Pacer, RateBudgetSpent
+from ..errors import GameballError, GameballRateLimited
 from ..gameball.client import UpstreamClient
 from ..gameball.paths import HOLD_PATH, hold_path
 from ..gameball.wire import GbHold, GbHoldAnswer, GbHoldState
@@ -31,8 +33,12 @@ async def request_hold(
     otp: str | None = None,
     ignore_otp: bool | None = None,
     hash_: str | None = None,
+    live: LiveBudget | None = None,
 ) -> GbHoldAnswer:
-    """The one place a hold is asked of Gameball (at the till, and again at replay)."""
+    """The one place a hold is asked of Gameball (at the till, and again at replay, which
+    paced it already). ``live``: a cashier's hold, paced ahead of replay within its budget."""
+    if live is not None:
+        await live.acquire()
     body = GbHold(
         customerId=customer_id,
         transactionTime=transaction_clock.next(customer_id),
@@ -42,7 +48,31 @@ async def request_hold(
         ignoreOTP=ignore_otp,
         hash=hash_,
     )
-    return await upstream.call("POST", HOLD_PATH, GbHoldAnswer, body=body)
+    try:
+        return await upstream.call("POST", HOLD_PATH, GbHoldAnswer, body=body)
+    except GameballRateLimited as exc:
+        if live is not None:
+            live.pacer.rate_limited(exc.retry_after)
+        raise
+
+
+class LiveBudget:
+    """A cashier's call on the account's rate budget: it goes before replay, and waits for a
+    slot no later than ``deadline`` (UPSTREAM_BUSY past it: nothing was sent)."""
+
+    def __init__(self, pacer: Pacer, deadline: float, timer: Callable[[], float]) -> None:
+        self.pacer = pacer
+        self._deadline = deadline
+        self._timer = timer
+
+    async def acquire(self) -> None:
+        try:
+            await self.pacer.acquire(live=True, within=max(0.0, self._deadline - self._timer()))
+        except RateBudgetSpent:
+            raise errors.UpstreamBusy(
+                "Gameball's rate limit for this store's account is reached; try again in a "
+                "moment, or take the payment without redeeming points"
+            ) from None
 
 
 async def hold_expiry(
