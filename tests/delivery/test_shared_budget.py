@@ -74,7 +74,7 @@ async def test_the_budget_is_keyed_by_account_never_by_the_key_itself(
     try:
         await takes(ours, 4)
         others = await takes(theirs, 1)
-        names = [key.decode() for key in await client.keys("*")]
+        names = [k.decode() if isinstance(k, bytes) else k for k in await client.keys("*")]
     finally:
         await ours.close()
         await theirs.close()
@@ -161,8 +161,8 @@ async def test_redis_killed_mid_run_falls_back_to_the_local_share_then_comes_bac
     finally:
         await pacer.close()
 
-    assert before == ("redis", pytest.approx(5 / 3600))
-    assert during == ("fallback", pytest.approx(2 / 3600), 1)
+    assert before[0] == "redis" and before[1] == pytest.approx(5 / 3600)
+    assert during[0] == "fallback" and during[1] == pytest.approx(2 / 3600) and during[2] == 1
     assert pacer.rate()[1] == pytest.approx(5 / 3600)  # the whole budget again, from Redis
 
 
@@ -174,7 +174,7 @@ async def test_redis_answering_slowly_counts_as_down_and_the_live_call_goes_at_o
     client = Redis.from_url(redis_server.url)
     try:
         await pacer.acquire()
-        await client.execute_command("CLIENT", "PAUSE", "1500", "ALL")  # Redis stalls 1.5 s
+        await client.client_pause(1500)  # Redis stalls 1.5 s: every client waits
 
         await pacer.acquire(live=True, within=1.0)
         during = pacer.shared_budget

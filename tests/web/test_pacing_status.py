@@ -76,7 +76,7 @@ async def test_redis_killed_mid_run_is_fallback_on_status_and_metrics_and_sales_
 
 
 async def _is_redis(sidecar: Client) -> bool:
-    return (await pacing(sidecar))["sharedBudget"] == "redis"
+    return bool((await pacing(sidecar))["sharedBudget"] == "redis")
 
 
 def test_check_config_shows_the_redis_url_without_its_password(tmp_path: Path) -> None:
