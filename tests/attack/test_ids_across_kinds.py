@@ -71,3 +71,26 @@ async def test_cashback_with_a_payments_id_after_a_dropped_answer_is_not_counted
 
     assert code == 202, body
     assert item["state"] != "delivered", item
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: a refundId equal to a paymentId this terminal delivered is sent, refused "
+    "9004 and dead-lettered, and the till is told the id is one 'this terminal did not send'",
+)
+async def test_a_refund_reusing_its_own_payments_id_is_not_blamed_on_another_till(
+    sidecar: Client, simulator: SimulatorServer
+) -> None:
+    await call(
+        sidecar,
+        "POST",
+        "/v1/finalize-payment",
+        {"customerId": "cust-1001", "paymentId": "same-id-3", "totalPaid": 30},
+    )
+
+    code, body = await call(
+        sidecar, "POST", "/v1/refund", {"paymentId": "same-id-3", "refundId": "same-id-3"}
+    )
+
+    assert code == 409, body
+    assert "did not send" not in body["error"]["message"], body
