@@ -116,6 +116,11 @@ ADMISSION = f"""
              SELECT ms + 1 FROM free WHERE EXISTS (
                  SELECT 1 FROM outbox WHERE customer_id = :customer AND tx_ms = free.ms))
          SELECT MAX(ms) FROM free),
+        (SELECT idem_key FROM outbox WHERE :tx IS NOT NULL AND idem_key != :key AND idem_key IN
+            ('payment:' || :tx, 'order:' || :tx, 'cashback:' || :tx, 'manual:' || :tx,
+             'refund:' || :tx) LIMIT 1),
+        (SELECT expires_at FROM holds WHERE hold_reference = :hold),
+        (SELECT provisional FROM holds WHERE hold_reference = :hold),
         o.*
     FROM outbox_totals AS t
     LEFT JOIN (SELECT {COLUMNS} FROM outbox WHERE idem_key = :key) AS o
