@@ -138,6 +138,10 @@ class Outbox:
         row = await self._db.fetchone(queries.SELECT_BY_KEY, (idem_key,))
         return self._item(row) if row else None
 
+    async def latest_of_kind(self, kind: str, customer_id: str) -> Item | None:
+        row = await self._db.fetchone(queries.SELECT_LATEST_OF_KIND, (kind, customer_id))
+        return self._item(row) if row else None
+
     async def ready_heads(self, now: float, limit: int) -> list[Item]:
         rows = await self._db.fetchall(queries.READY_HEADS, (now, limit))
         return [self._item(r) for r in rows]

@@ -87,6 +87,9 @@ COLUMNS = (
     "hold_action, lock_reference, absorbed_points, absorbed_value"
 )
 SELECT_BY_KEY = f"SELECT {COLUMNS} FROM outbox WHERE idem_key = ?"
+SELECT_LATEST_OF_KIND = (
+    f"SELECT {COLUMNS} FROM outbox WHERE kind = ? AND customer_id = ? ORDER BY id DESC LIMIT 1"
+)
 SELECT_BY_ID = f"SELECT {COLUMNS} FROM outbox WHERE id = ?"
 # Everything a new row's admission depends on, in one read: the row already stored under its
 # key (if any), the hold it names, the open totals, whether what it waits for is still open,
