@@ -221,7 +221,7 @@ def assemble(
             store=Store(merchant=merchant, terminal_id=store.terminal_id),
         ),
         points=Points(submitter=submitter, merchant=merchant),
-        customers=Customers(submitter=submitter),
+        customers=Customers(submitter=submitter, outbox=outbox),
         coupons=Coupons(
             book=CouponBook(database), upstream=upstream, submitter=submitter, budget=budgets.hold
         ),

@@ -234,12 +234,19 @@ class HoldAlreadyUsed(ApiError):
     status, code = 409, "HOLD_ALREADY_USED"
 
 
+class HoldExpired(ApiError):
+    """An offline (provisional) hold lapsed before the sale that names it."""
+
+    status, code = 409, "HOLD_EXPIRED"
+
+
 class HoldReleased(ApiError):
     status, code = 409, "HOLD_RELEASED"
 
 
 class TransactionIdTaken(ApiError):
-    """Gameball already has a transaction with this id that this terminal did not send."""
+    """The id is taken: by another call stored here, or at Gameball by one this terminal did
+    not send."""
 
     status, code = 409, "TRANSACTION_ID_TAKEN"
 

@@ -19,7 +19,7 @@ from ..gameball.paths import TRANSACTIONS_PATH
 from ..gameball.wire import GbTransactionsPage, as_number
 from ..store.database import Database
 from ..store.outbox import Outbox
-from ..store.rows import TIME_FIELDS, Item
+from ..store.rows import ONE_ID_LIST, TIME_FIELDS, Item
 from ..timefmt import iso_ms
 from .cache import AgedCache
 from .replies import HistoryAnswer, HistoryEntry
@@ -131,7 +131,8 @@ def _queued_entry(item: Item) -> HistoryEntry:
     return HistoryEntry(
         status="queued" if item.state != "dead" else "refused",
         type=item.kind,
-        transactionId=item.idem_key.split(":")[1],
+        # The POS's own id (ids may hold colons); a customer update has none of its own.
+        transactionId=item.idem_key.partition(":")[2] if item.kind in ONE_ID_LIST else None,
         amount=item.amount or None,
         points=body.get("points"),
         transactionTime=body.get(field) if field else None,

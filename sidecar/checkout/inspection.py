@@ -140,6 +140,7 @@ def describe(item: Item, *, with_body: bool = False) -> dict[str, Any]:
     result: dict[str, Any] = msgspec.json.decode(item.result) if item.result else {}
     merchant = body.get("merchant") or {}
     reversed_kind = (item.after_key or "").partition(":")[0]
+    failed = item.outcome == "redemption_failed"  # a re-held sale carries its value too
     described: dict[str, Any] = {
         "id": item.id,
         "kind": item.kind,
@@ -158,8 +159,8 @@ def describe(item: Item, *, with_body: bool = False) -> dict[str, Any]:
         "points": body.get("points"),
         "redeemedPoints": result.get("redeemedPoints"),
         # What the till discounted that Gameball did not redeem (redemption_failed).
-        "absorbedPoints": item.absorbed_points,
-        "absorbedValue": item.absorbed_value,
+        "absorbedPoints": item.absorbed_points if failed else None,
+        "absorbedValue": item.absorbed_value if failed else None,
         # Who gave manual points, and why: kept for finance with the row.
         "username": body.get("username"),
         "reason": body.get("reason"),
