@@ -21,6 +21,7 @@ def _every(root: type) -> list[type]:
         found.extend(_every(sub))
     return found
 
+
 # Every retryable 503 the local API documents ("try again, or carry on without loyalty"),
 # read from the error tree so a new one is known here the day it is added.
 OFFLINE_CODES = frozenset(
