@@ -16,8 +16,9 @@ from sidecar import errors
 
 def _every(root: type) -> list[type]:
     """``root`` and every subclass, however deep."""
-    found = [root]
-    for sub in root.__subclasses__():
+    found: list[type] = [root]
+    subclasses: list[type] = root.__subclasses__()
+    for sub in subclasses:
         found.extend(_every(sub))
     return found
 
