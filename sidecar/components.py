@@ -174,6 +174,20 @@ def assemble(
         sleep=clocks.sleep,
     )
     dispatcher.on_delivered(balances.delivered)
+    history = History(
+        database=database,
+        outbox=outbox,
+        upstream=upstream,
+        cache=AgedCache(
+            maxsize=cache.balance_max_entries,
+            ttl=cache.balance_ttl,
+            timer=clocks.timer,
+            clock=clocks.clock,
+        ),
+        budget=budgets.balance,
+        clock=clocks.clock,
+    )
+    dispatcher.on_delivered(history.delivered)
     spend = config.offline_redemption
     offline = (
         OfflineRedemption(
@@ -225,19 +239,7 @@ def assemble(
         coupons=Coupons(
             book=CouponBook(database), upstream=upstream, submitter=submitter, budget=budgets.hold
         ),
-        history=History(
-            database=database,
-            outbox=outbox,
-            upstream=upstream,
-            cache=AgedCache(
-                maxsize=cache.balance_max_entries,
-                ttl=cache.balance_ttl,
-                timer=clocks.timer,
-                clock=clocks.clock,
-            ),
-            budget=budgets.balance,
-            clock=clocks.clock,
-        ),
+        history=history,
         holds=Holds(
             book=book,
             upstream=upstream,

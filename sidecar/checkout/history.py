@@ -47,6 +47,12 @@ class History:
         self._cache = cache
         self._budget = budget
         self._clock = clock
+        self._pages: dict[str, set[str]] = {}  # cached pages' keys, by customer
+
+    async def delivered(self, customer_id: str) -> None:
+        """A call of the customer's reached Gameball: the pages cached before lack it."""
+        for key in self._pages.pop(customer_id, ()):
+            self._cache.forget(key)
 
     async def page(
         self, customer_id: str, *, limit: int, start_after: int | None, direction: str | None
@@ -92,6 +98,7 @@ class History:
             return await self._stale(key)
         now = self._clock()
         self._cache.put(key, page)
+        self._pages.setdefault(params["customerId"], set()).add(key)
         await self._db.put_value(HISTORY_KEY + key, msgspec.json.encode(page), now)
         return page, now, "upstream"
 
