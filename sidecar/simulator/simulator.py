@@ -129,14 +129,20 @@ class Simulator:
         points under its own id, ``elsewhere-N``), as tills this sidecar never hears of do:
         9008 past the available balance, 7000 for an unknown customer."""
         self._spent_elsewhere += 1
-        return self.state.redeem(
-            Redeem(
-                customer_id=customer_id,
-                transaction_id=f"elsewhere-{self._spent_elsewhere}",
-                transaction_time=utc_iso(self.now()),
-                points=points,
-            )
-        )
+        for millisecond in range(100):
+            try:
+                return self.state.redeem(
+                    Redeem(
+                        customer_id=customer_id,
+                        transaction_id=f"elsewhere-{self._spent_elsewhere}",
+                        transaction_time=utc_iso(self.now() + millisecond / 1000),
+                        points=points,
+                    )
+                )
+            except GameballError as exc:
+                if exc.code != 9003:  # that store's till picks the next free millisecond
+                    raise
+        raise GameballError(9003, "no free millisecond for this customer's redemption")
 
     def add_coupon(
         self, spec: coupons.CouponSpec, *, used_by: dict[str, int] | None = None

@@ -238,3 +238,15 @@ async def test_control_spends_points_at_another_store_as_a_redemption_of_its_own
     assert (unknown[0], unknown[1]["code"]) == (404, 7000)
     rows = [(r["type"], r["transactionId"], r["points"]) for r in simulator.sim.ledger("cust-1001")]
     assert rows == [("Redemption", "elsewhere-1", 120), ("Redemption", "elsewhere-2", 30)]
+
+
+def test_points_spent_elsewhere_twice_in_one_millisecond_take_the_next_free_one() -> None:
+    sim = Simulator(clock=lambda: 1_800_000_000.0, seed_demo=False)
+    sim.seed_customer("cust-x", points=100)
+
+    sim.spend_elsewhere("cust-x", 10)
+    sim.spend_elsewhere("cust-x", 20)
+
+    rows = sim.ledger("cust-x")
+    assert [r["points"] for r in rows] == [10, 20]
+    assert rows[0]["transactionTime"] != rows[1]["transactionTime"]
