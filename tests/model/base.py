@@ -12,6 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine
 
 from .answers import Answer
 from .contract import Contract
+from .coverage import coverage
 from .kinds import row_key
 from .origins import Snapshot, first_hold_in
 from .promises import Promises, Report
@@ -33,11 +34,14 @@ class Base(RuleBasedStateMachine):
     """One example: a fresh simulator, sidecar and database."""
 
     report: ClassVar[Report | None] = None  # set by the chaos suite to collect, not raise
+    # Settings a variant of the machine runs its sidecar with, on top of the model's own.
+    extra_env: ClassVar[dict[str, str]] = {}
+    settled_class: ClassVar[type[RetailSettled]] = RetailSettled
     _contract: ClassVar[Contract | None] = None
 
     def __init__(self) -> None:
         super().__init__()
-        self.world = World()
+        self.world = World(self.extra_env)
         self.model = Model()
         self.promises = Promises(self.report)
         if Base._contract is None:
@@ -84,8 +88,11 @@ class Base(RuleBasedStateMachine):
             self.world.outbox(),
             states,
             self.world.locks(),
+            self.world.status(),
         )
-        RetailSettled(self.promises, self.model, snap).check(self.refunds_waiting)
+        self.settled_class(self.promises, self.model, snap).check(self.refunds_waiting)
+        if self.report is not None:
+            self.report.covered.update(coverage(self.model, snap))
         violations = self.world.spec_violations()
         if violations:
             self.promises.broke("spec", f"requests outside Gameball's spec: {violations[:5]}")

@@ -17,6 +17,7 @@ MANUAL = ("post", "/v1/manual-points")
 CUSTOMER = ("put", "/v1/customers/{customerId}")
 VALIDATE = ("post", "/v1/coupons/validate")
 LOCK_RELEASE = ("delete", "/v1/coupons/locks/{lockReference}")
+BALANCE = ("get", "/v1/customers/{customerId}/balance")
 
 STATUS_OF = {
     "MALFORMED_JSON": 400,
@@ -40,6 +41,8 @@ STATUS_OF = {
     "REDEMPTION_OUTCOME_UNKNOWN": 503,
     "UPSTREAM_BUSY": 503,
     "OFFLINE_REDEMPTION_LIMIT": 503,
+    "BALANCE_UNAVAILABLE": 503,
+    "UPSTREAM_AUTH_FAILED": 502,
     "COUPON_REFUSED": 422,
     "OFFLINE_COUPONS_UNAVAILABLE": 503,
     "COUPON_LOCK_NOT_FOUND": 404,
@@ -127,6 +130,7 @@ CODES: dict[tuple[str, str], frozenset[str]] = {
             *_QUEUE_LIMITS,
         }
     ),
+    BALANCE: frozenset({"VALIDATION_ERROR", "CUSTOMER_NOT_FOUND", "BALANCE_UNAVAILABLE"}),
     RELEASE: frozenset(
         {
             "VALIDATION_ERROR",

@@ -25,6 +25,7 @@ class Snapshot:
     outbox: list[dict[str, Any]]
     hold_states: dict[str, str]
     locks: dict[str, dict[str, Any]] = field(default_factory=dict)  # Gameball's coupon locks
+    status: dict[str, Any] = field(default_factory=dict)  # the sidecar's /v1/status then
 
     def lock_state(self, reference: str | None) -> str | None:
         lock = self.locks.get(reference or "")

@@ -27,6 +27,20 @@ class Hold:
 
 
 @dataclass
+class Provisional:
+    """An offline hold this till answered: made here alone, held at Gameball at replay."""
+
+    reference: str
+    customer: str
+    points: int
+    amount: float  # the value the till was told it stands for
+    checkout: str
+    redeem_now: bool
+    transaction_id: str | None
+    made_at: int  # the journal's length when it was answered
+
+
+@dataclass
 class Checkout:
     checkout_id: str
     customer: str
@@ -108,6 +122,8 @@ class Model:
         self.unheard: set[int] = set()
         # Customers with an acknowledged upsert: newcomers may buy from then on.
         self.registered: set[str] = set()
+        # Offline holds answered, by reference ([offline_redemption] on).
+        self.provisional: dict[str, Provisional] = {}
         # Points taken at another store, straight at Gameball: transactionId -> customer.
         self.elsewhere: dict[str, str] = {}
         # Payment ids a refund or a redeem already used before any payment did; each is

@@ -38,7 +38,9 @@ T = TypeVar("T")
 class World:
     """Owns the loop thread; every public method is synchronous."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        """``env``: settings on top of the model's own (a machine variant's)."""
+        self.env = env or {}
         self.root = Path(tempfile.mkdtemp(prefix="gameball-model-"))
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="model-loop", daemon=True)
@@ -88,6 +90,7 @@ class World:
             **SIDECAR_ENV,
             "GAMEBALL_BASE_URL": self.server.base_url,
             "SIDECAR_DATA_DIR": str(self.root / "data"),
+            **self.env,
         }
         app = create_app(load_config(None, env), Secrets("model-api-key", "model-secret-key"))
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -212,6 +215,17 @@ class World:
                 return "gone"
 
         return self.call(look)
+
+    def spend_elsewhere(self, customer: str, points: int) -> str | None:
+        """The customer redeems points at another store, straight at Gameball: its id."""
+
+        def spend() -> str | None:
+            try:
+                return str(self.sim.spend_elsewhere(customer, points)["transactionId"])
+            except GameballError:
+                return None
+
+        return self.call(spend)
 
     def hold_elsewhere(self, customer: str, points: int) -> str | None:
         """A hold made for the customer at another till, straight at Gameball."""
