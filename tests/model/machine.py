@@ -67,6 +67,16 @@ class CheckoutMachine(RetailRules):
         self.model.losing = {scope}
         self._did(f"Gameball applies {scope} calls but the answer is lost, {count or 'ever'}")
 
+    @rule(scope=st.sampled_from(["payments", "orders", "hold", "redeem", "refund"]), count=counts)
+    def back_losing_answers(self, scope: str, count: int | None) -> None:
+        """Gameball is back, and the queue replays while it applies calls whose answers are
+        lost on the way (a crash in between looks the same to the sidecar)."""
+        self.world.set_fault("drop_response", paths=[PATHS[scope]], count=count)
+        self.model.losing = {scope}
+        self.world.set_down(False)
+        drained, _ = self.world.drain(within=3.0)
+        self._did(f"Gameball back, losing {scope} answers {count or 'ever'}: replayed ({drained})")
+
     @rule(scope=st.sampled_from(list(PATHS)), index=picks, count=counts)
     def refuse(self, scope: str, index: int, count: int | None) -> None:
         code = pick(list(REFUSALS[scope]), index)

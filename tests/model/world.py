@@ -266,13 +266,13 @@ class World:
 
         self.run(restart())
 
-    def drain(self) -> tuple[bool, dict[str, Any]]:
+    def drain(self, within: float = DRAIN_WITHIN) -> tuple[bool, dict[str, Any]]:
         """Wait (bounded) until nothing is queued or in flight, twice in a row and with no new
         request reaching Gameball in between, so background work has really finished."""
-        return self.run(self._drain(), timeout=DRAIN_WITHIN + 15)
+        return self.run(self._drain(within), timeout=within + 15)
 
-    async def _drain(self) -> tuple[bool, dict[str, Any]]:
-        deadline = self.loop.time() + DRAIN_WITHIN
+    async def _drain(self, within: float) -> tuple[bool, dict[str, Any]]:
+        deadline = self.loop.time() + within
         quiet = 0
         seen = -1
         snapshot: dict[str, Any] = {}
