@@ -24,6 +24,7 @@ class Caps:
 # Small, so that a few checkouts reach each of them.
 CAPS = Caps(per_checkout=150, share=0.5, per_customer=300, per_terminal=500)
 BALANCE = "/balance"
+LOCAL = ("INSUFFICIENT_POINTS", "TRANSACTION_ID_TAKEN")
 
 
 def last_balance(journal: list[dict[str, Any]], customer: str, before: int) -> tuple[int, float]:
@@ -45,8 +46,10 @@ def last_balance(journal: list[dict[str, Any]], customer: str, before: int) -> t
 class OfflineChecks(RetailChecks):
     def told_by_gameball(self, answer: Answer, journal: list[dict[str, Any]], what: str) -> None:
         error = answer.error or {}
-        if answer.code == "INSUFFICIENT_POINTS" and error.get("upstreamCode") is None:
-            return  # judged here from the last known balance, Gameball unreachable
+        if answer.code in LOCAL and error.get("upstreamCode") is None:
+            # Judged here, Gameball unreachable: from the last known balance, or a redeem-now's
+            # id this terminal already redeemed offline (hold_answer checks that it did).
+            return
         super().told_by_gameball(answer, journal, what)
 
     def hold_answer(
