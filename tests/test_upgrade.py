@@ -18,6 +18,7 @@ from sidecar.simulator import SimulatorServer
 from sidecar.store.database import DB_NAME
 from tests.support import legacy, upgrade
 from tests.support.clients import GameballClient
+from tests.support.installs import release_checkout
 from tests.support.processes import SidecarProcess
 
 # Real processes on a 1,000-row queue: run with -m slow, as scripts/chaos does.
@@ -154,3 +155,74 @@ async def test_upgrade_killed_during_the_migration_still_migrates_and_delivers_o
     assert all(landed_mid_migration), landed_mid_migration
     assert legacy.schema_version(data_dir) == 4
     assert not list(data_dir.glob(f"{DB_NAME}.corrupt-*")), "a killed migration was set aside"
+
+
+# What a till may resend after the upgrade, exactly as it sent it to 0.1.0 (it never heard the
+# answer: the service was restarted for the upgrade). Each is the same request, so it must get
+# its stored outcome, never 409 IDEMPOTENCY_CONFLICT, whose message tells the cashier to "send a
+# new id": a second sale at Gameball.
+RESENDS = {
+    "payment": (
+        "/v1/finalize-payment",
+        {"customerId": "rs-1", "paymentId": "rs-p1", "totalPaid": 9},
+    ),
+    "dated payment": (
+        "/v1/finalize-payment",
+        {
+            "customerId": "rs-1",
+            "paymentId": "rs-p2",
+            "totalPaid": 9,
+            "paymentDate": "2026-11-21T10:00:00.000Z",
+        },
+    ),
+    "refund": (
+        "/v1/refund",
+        {"paymentId": "rs-p1", "refundId": "rs-r1", "customerId": "rs-1", "amount": 2},
+    ),
+}
+# 0.1.0 digested the request as its own models encoded it (field order, null fields, the time
+# as sent); the current models encode it otherwise, so the digests differ (issue: fingerprints
+# must be canonical, and rows stored by 0.1.0 compared by what they would send).
+FINGERPRINT_DRIFT = pytest.mark.xfail(
+    reason="0.1.0's request digests differ from the current models' for these requests",
+    strict=True,
+)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "payment",
+        pytest.param("dated payment", marks=FINGERPRINT_DRIFT),
+        pytest.param("refund", marks=FINGERPRINT_DRIFT),
+    ],
+)
+async def test_upgrade_a_resend_of_a_sale_0_1_stored_gets_its_stored_outcome(
+    simulator: SimulatorServer, tmp_path: Path, case: str
+) -> None:
+    release = release_checkout(legacy.RELEASE_COMMIT, tmp_path / "release")
+    old = SidecarProcess(
+        base_url=simulator.base_url,
+        data_dir=tmp_path / "data",
+        log_path=tmp_path / "old.log",
+        cwd=release,
+    )
+    new = sidecar_on(simulator, tmp_path)
+    await simulator.set_down(True)
+    async with aiohttp.ClientSession() as session:
+        old.start()
+        await old.wait_ready(session)
+        for path, body in RESENDS.values():
+            async with session.post(old.url + path, json=body) as response:
+                assert response.status == 202, await response.text()
+        assert old.stop() == 0
+        new.start()
+        await new.wait_ready(session)
+        path, body = RESENDS[case]
+
+        async with session.post(new.url + path, json=body) as response:
+            status, answer = response.status, await response.json()
+        assert new.stop() == 0
+
+    assert legacy.schema_version(tmp_path / "data") == 4
+    assert (status, answer.get("status")) == (202, "queued"), answer
