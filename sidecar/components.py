@@ -156,9 +156,11 @@ def assemble(
         ),
         budget=budgets.balance,
         book=book,
+        spawn=scheduler.spawn,
         clock=clocks.clock,
+        sleep=clocks.sleep,
     )
-    dispatcher.on_delivered(balances.forget)
+    dispatcher.on_delivered(balances.delivered)
     spend = config.offline_redemption
     offline = (
         OfflineRedemption(

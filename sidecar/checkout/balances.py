@@ -4,8 +4,10 @@ or the last one seen (kept on disk) marked stale with its age when Gameball cann
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import msgspec
 
@@ -21,7 +23,11 @@ from ..timefmt import iso_ms
 from .cache import AgedCache
 from .replies import BalanceAnswer
 
+log = logging.getLogger(__name__)
+
 BALANCE_KEY = "balance:"
+# A burst of deliveries for one customer (a replay) is followed by one refresh, this much later.
+REFRESH_DELAY = 2.0
 _balance_decoder = msgspec.json.Decoder(GbBalance)
 
 
@@ -34,41 +40,64 @@ class Balances:
         cache: AgedCache[str, GbBalance],
         budget: float,
         book: HoldBook | None = None,
+        spawn: Callable[[Coroutine[Any, Any, None]], Awaitable[object]] | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        """``book``: points redeemed here offline and not at Gameball yet are taken off."""
+        """``book``: points redeemed here offline and not at Gameball yet are taken off.
+        ``spawn``: runs the background refresh after a delivery (none when None)."""
         self._db = database
         self._book = book
         self._upstream = upstream
         self._cache = cache
         self._budget = budget
         self._clock = clock
+        self._spawn = spawn
+        self._sleep = sleep
+        self._refreshing: set[str] = set()
 
     async def balance(self, customer_id: str) -> BalanceAnswer:
         cached = self._cache.get(customer_id)
         if cached is not None:
             return await self._answer(customer_id, cached[0], cached[1], "cache")
         try:
-            async with asyncio.timeout(self._budget):
-                fresh = await self._upstream.call(
-                    "GET",
-                    balance_path(customer_id),
-                    GbBalance,
-                )
+            fresh, now = await self._fetch(customer_id)
         except GameballRejected as exc:
             if exc.transient:
                 return await self._stale(customer_id)
             raise for_cashier(exc, subject="the balance lookup") from None
         except (GameballError, TimeoutError):
             return await self._stale(customer_id)
+        return await self._answer(customer_id, fresh, now, "upstream")
+
+    async def delivered(self, customer_id: str) -> None:
+        """A call of the customer's reached Gameball: the balance seen before is out of date.
+        The cache forgets it, and the one kept on disk for offline answers (and for the offline
+        redemption caps) is refreshed soon after, if this terminal keeps one for the customer."""
+        self._cache.forget(customer_id)
+        if self._spawn is None or customer_id in self._refreshing:
+            return
+        self._refreshing.add(customer_id)
+        await self._spawn(self._refresh(customer_id))
+
+    async def _refresh(self, customer_id: str) -> None:
+        try:
+            await self._sleep(REFRESH_DELAY)
+            if await self._db.get_value(BALANCE_KEY + customer_id) is not None:
+                await self._fetch(customer_id)
+        except (GameballError, TimeoutError, errors.StorageError) as exc:
+            # The old balance stays, labelled with its age; the next lookup tries again.
+            log.info("balance refresh after a delivery failed (%s)", type(exc).__name__)
+        finally:
+            self._refreshing.discard(customer_id)
+
+    async def _fetch(self, customer_id: str) -> tuple[GbBalance, float]:
+        async with asyncio.timeout(self._budget):
+            fresh = await self._upstream.call("GET", balance_path(customer_id), GbBalance)
         now = self._clock()
         self._cache.put(customer_id, fresh)
         await self._db.put_value(BALANCE_KEY + customer_id, msgspec.json.encode(fresh), now)
-        return await self._answer(customer_id, fresh, now, "upstream")
-
-    def forget(self, customer_id: str) -> None:
-        """A call of the customer's reached Gameball: the cached balance is out of date."""
-        self._cache.forget(customer_id)
+        return fresh, now
 
     async def last_known(self, customer_id: str) -> tuple[GbBalance, float] | None:
         """The last balance Gameball reported for the customer, and when (kept on disk)."""

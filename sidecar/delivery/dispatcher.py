@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import aiojobs
@@ -61,11 +61,12 @@ class Dispatcher:
         self._stopping = False
         self.problem: str | None = None
         self.last_delivered_at: float | None = None
-        self._on_delivered: list[Callable[[str], None]] = []
+        self._on_delivered: list[Callable[[str], Awaitable[None]]] = []
         connectivity.on_recovery(self.recovered)
 
-    def on_delivered(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(customer_id)`` whenever a call of that customer reached Gameball."""
+    def on_delivered(self, listener: Callable[[str], Awaitable[None]]) -> None:
+        """Await ``listener(customer_id)`` whenever a call of that customer reached Gameball
+        (it must be quick: the customer's lane waits for it)."""
         self._on_delivered.append(listener)
 
     def may_send_now(self, customer_id: str) -> bool:
@@ -211,14 +212,20 @@ class Dispatcher:
         landed = self._flights[item.id] = asyncio.Event()
         return self._deliver(item, landed)
 
+    async def _tell_delivered(self, customer_id: str) -> None:
+        for listener in self._on_delivered:
+            try:
+                await listener(customer_id)
+            except Exception:  # the row is delivered whatever a listener does
+                log.exception("a listener of deliveries failed")
+
     async def _deliver(self, item: Item, landed: asyncio.Event) -> None:
         """Send one claimed row, from replay or a till, and free its customer's lane after."""
         try:
             verdict = await self._sender.deliver(item)
             if verdict == "delivered":
                 self.last_delivered_at = self._clock()
-                for listener in self._on_delivered:
-                    listener(item.customer_id)
+                await self._tell_delivered(item.customer_id)
         except Exception:
             log.exception("delivering outbox item %d failed unexpectedly", item.id)
             await self._sender.requeue_after_crash(item)

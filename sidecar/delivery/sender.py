@@ -176,16 +176,18 @@ class Sender:
         if item.kind == "release" and meaning == Meaning.HOLD_GONE:
             # Released already, used, or lapsed: either way the points are not locked.
             return await self._already(item, exc)
-        if item.kind == "coupon_release" and (
+        # Gameball answers 4004 for a lock reference it does not know: gone, like an invalid one.
+        lock_gone = item.lock_reference is not None and (
             meaning == Meaning.LOCK_GONE or exc.code == Code.NOT_FOUND
-        ):
+        )
+        if item.kind == "coupon_release" and lock_gone:
             return await self._already(item, exc)  # the coupons are not locked any more
         if meaning == Meaning.ALREADY and item.uncertain:
             # An earlier send of this very row may have landed, or another call has the id.
             return await self._already_or_taken(item, exc)
         if meaning == Meaning.HOLD_GONE and item.burns_hold:
             return await self._hold_gone(item)
-        if meaning == Meaning.LOCK_GONE and item.lock_reference and item.kind != "coupon_release":
+        if lock_gone and item.kind != "coupon_release":
             return await self._lock_gone(item, exc)
         if meaning == Meaning.RETIME and item.attempts < RETIME_ATTEMPTS:
             # Another till's transaction for this customer has this very millisecond.

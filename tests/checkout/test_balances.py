@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
+from sidecar.checkout import balances
 from sidecar.simulator import SimulatorServer
 from tests.support.clients import Client, assert_error_shape
 from tests.support.fixtures import MakeSidecar
+from tests.support.waits import wait_until
 
 
 async def test_balance_fresh_then_cached(sidecar: Client, simulator: SimulatorServer) -> None:
@@ -66,3 +70,26 @@ async def test_balance_customer_id_with_odd_characters_reaches_gameball_intact(
     body = await response.json()
     assert response.status == 200, body
     assert body["customerId"] == "a b?c#é" and body["availablePointsBalance"] == 7
+
+
+async def test_offline_balance_after_a_delivery_is_the_one_gameball_had_after_it(
+    sidecar: Client, simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(balances, "REFRESH_DELAY", 0.01)
+    await sidecar.get("/v1/customers/cust-1001/balance")  # 500, kept for offline answers
+    sold = await sidecar.post(
+        "/v1/finalize-payment",
+        json={"customerId": "cust-1001", "paymentId": "p-refresh", "totalPaid": 100},
+    )
+    earned = (await sold.json())["rewardedPoints"]
+    await wait_until(lambda: len(_balance_lookups(simulator)) == 2)  # refreshed in the background
+    await simulator.set_down(True)
+
+    offline = await (await sidecar.get("/v1/customers/cust-1001/balance")).json()
+
+    assert earned > 0
+    assert offline["source"] != "upstream" and offline["availablePointsBalance"] == 500 + earned
+
+
+def _balance_lookups(simulator: SimulatorServer) -> list[dict[str, object]]:
+    return [r for r in simulator.sim.requests if r["path"].endswith("/cust-1001/balance")]

@@ -15,6 +15,7 @@ from sidecar.simulator import SimulatorServer
 from sidecar.simulator.customers import referral_code
 from tests.support.clients import assert_error_shape
 from tests.support.fixtures import MakeConfig, MakeSidecar
+from tests.support.waits import wait_drained
 
 Client = TestClient[Any, Any]
 
@@ -22,17 +23,6 @@ Client = TestClient[Any, Any]
 async def call(client: Client, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     response = await client.request(method, path, json=body)
     return response.status, await response.json()
-
-
-async def drained(client: Client) -> bool:
-    return bool((await call(client, "GET", "/v1/status"))[1]["outbox"]["queued"] == 0)
-
-
-async def wait_drained(client: Client, within: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await drained(client):
-        assert asyncio.get_running_loop().time() < deadline, "outbox not drained"
-        await asyncio.sleep(0.05)
 
 
 def ledger(simulator: SimulatorServer, customer: str) -> list[dict[str, Any]]:
@@ -418,6 +408,28 @@ async def test_expired_coupon_lock_at_replay_earns_only_flagged_for_finance(
     assert "couponsLockReference" not in (item["request"].get("redemption") or {})
     exported = await (await sidecar.get("/v1/outbox")).json()
     assert exported["items"][0]["outcome"] == "redemption_failed"
+
+
+async def test_an_unknown_coupon_lock_earns_only_flagged_online_and_at_replay(
+    sidecar: Client, simulator: SimulatorServer
+) -> None:
+    unknown = {"couponsLockReference": "no-such-lock"}
+    online = await call(
+        sidecar, "POST", "/v1/finalize-order", {**ORDER, "orderId": "ord-u1", "redemption": unknown}
+    )
+    await simulator.set_down(True)
+    _, queued = await call(
+        sidecar, "POST", "/v1/finalize-order", {**ORDER, "orderId": "ord-u2", "redemption": unknown}
+    )
+
+    await simulator.set_down(False)
+    await wait_drained(sidecar)
+
+    replayed = (await call(sidecar, "GET", f"/v1/outbox/{queued['outboxId']}"))[1]
+    assert online[0] == 200 and online[1]["outcome"] == "redemption_failed", online
+    assert (replayed["state"], replayed["outcome"]) == ("delivered", "redemption_failed")
+    earned = {e["transactionId"] for e in ledger(simulator, "cust-1001")}
+    assert {"ord-u1", "ord-u2"} <= earned
 
 
 async def test_scanned_pass_names_the_customer_and_carries_the_hash(
