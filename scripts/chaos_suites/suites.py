@@ -31,6 +31,7 @@ SUITES = (
     Suite(name="model", module="scripts.chaos_suites.model"),
     Suite(name="slowtests", module="scripts.chaos_suites.slowtests"),
     Suite(name="disk", module="scripts.chaos_suites.disk"),
+    Suite(name="fleet", module="scripts.chaos_suites.fleet"),
     Suite(name="soak", module="scripts.chaos_suites.soak", in_quick=False),
 )
 BY_NAME = {suite.name: suite for suite in SUITES}

@@ -16,11 +16,14 @@ from pathlib import Path
 
 import aiohttp
 
-from .modes import BY_NAME, JITTER_ENV, LOCAL_SHARE_ENV, MODES, supported
+from .modes import BY_NAME, JITTER_ENV, LOCAL_SHARE_ENV, MODES, product_defaults, supported
 from .run import Outcome, Plan, run_mode
 from .services import RedisProcess, RedisUnavailable, SimulatorProcess
 
 QUICK = {"stores": 5, "backlog": 80, "tills": 2}
+# Static pacing has no target (it is the baseline) and drains at a fraction of the budget:
+# the quick run leaves it out.
+QUICK_MODES = "redis,aimd"
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,15 +35,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tills", type=int, help="live tills selling during the drain (default 3)")
     parser.add_argument(
         "--modes",
-        default=",".join(mode.name for mode in MODES),
-        help=f"comma-separated, any of {', '.join(BY_NAME)} (default: all)",
+        help=f"comma-separated, any of {', '.join(BY_NAME)} (default: all; quick: {QUICK_MODES})",
     )
-    parser.add_argument("--quick", action="store_true", help="5 stores, 80 sales each: for CI")
+    parser.add_argument(
+        "--quick", action="store_true", help="5 stores x 80 sales, redis and aimd: for CI"
+    )
     parser.add_argument("--jitter", type=float, help=f"{JITTER_ENV} for every sidecar")
     parser.add_argument("--local-share", type=float, help=f"{LOCAL_SHARE_ENV} for every sidecar")
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--keep", action="store_true", help="keep the logs and databases")
     args = parser.parse_args(argv)
+    if args.modes is None:
+        args.modes = QUICK_MODES if args.quick else ",".join(mode.name for mode in MODES)
     unknown = [m for m in args.modes.split(",") if m not in BY_NAME]
     if unknown:
         parser.error(f"unknown mode {unknown[0]!r}; choose from {', '.join(BY_NAME)}")
@@ -52,7 +58,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def plan_of(args: argparse.Namespace) -> Plan:
-    env = {}
+    env = product_defaults()
     if args.jitter is not None:
         env[JITTER_ENV] = str(args.jitter)
     if args.local_share is not None:
@@ -62,7 +68,8 @@ def plan_of(args: argparse.Namespace) -> Plan:
 
 async def run(args: argparse.Namespace, root: Path) -> bool:
     plan = plan_of(args)
-    if plan.env and not supported(("reconnect_jitter_seconds", "local_share")):
+    asked = args.jitter is not None or args.local_share is not None
+    if asked and not supported(("reconnect_jitter_seconds", "local_share")):
         print("fleet: --jitter/--local-share need the pacing settings this sidecar lacks")
         return False
     print(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
+
 from sidecar.config import PacingSection
 
 # Gameball's budget on transaction paths, account-wide: 360 per 30 s is 12/s sustained.
@@ -74,3 +76,12 @@ BY_NAME = {mode.name: mode for mode in MODES}
 # Settings every mode may be given on the command line, by the variable the sidecar reads.
 JITTER_ENV = "SIDECAR_PACING_RECONNECT_JITTER_SECONDS"
 LOCAL_SHARE_ENV = "SIDECAR_PACING_LOCAL_SHARE"
+
+
+def product_defaults() -> dict[str, str]:
+    """The reconnect jitter a store runs with, said explicitly: the test harness's sidecars
+    start without it, and a fleet reconnecting at once is exactly what it is for."""
+    if not supported(("reconnect_jitter_seconds",)):
+        return {}
+    defaults = msgspec.structs.asdict(PacingSection())
+    return {JITTER_ENV: str(defaults["reconnect_jitter_seconds"])}

@@ -16,7 +16,7 @@ import aiohttp
 from sidecar.config import BudgetsSection
 
 from .figures import Figures, measure, misses
-from .modes import Mode
+from .modes import ACCOUNT_BUDGET_PER_S, Mode
 from .resources import Usage, monitor
 from .services import SimulatorProcess
 from .stores import LiveTill, Store, start_all, stop_all
@@ -130,8 +130,9 @@ async def _drain(
         LiveTill(stores[n % len(stores)], n, random.Random(rng.random())) for n in range(plan.tills)
     ]
     stop = asyncio.Event()
-    # A static fleet can take several times the ideal (12/s) to drain; past that it is stuck.
-    within = max(120.0, 6 * plan.stores * plan.backlog / 12)
+    # Static pacing drains at a small fraction of the budget (12/s); past 25 times the ideal
+    # drain a fleet is stuck, not slow.
+    within = max(180.0, 25 * plan.stores * plan.backlog / ACCOUNT_BUDGET_PER_S)
     reconnected_at = time.time()
     await simulator.up(session)
     selling = [asyncio.create_task(till.run(session, stop)) for till in tills]
