@@ -19,6 +19,7 @@ import aiohttp
 from .modes import BY_NAME, JITTER_ENV, LOCAL_SHARE_ENV, MODES, product_defaults, supported
 from .run import Outcome, Plan, run_mode
 from .services import RedisProcess, RedisUnavailable, SimulatorProcess
+from .wan import DelayRelay
 
 QUICK = {"stores": 5, "backlog": 80, "tills": 2}
 # Static pacing has no target (it is the baseline) and drains at a fraction of the budget:
@@ -42,6 +43,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--jitter", type=float, help=f"{JITTER_ENV} for every sidecar")
     parser.add_argument("--local-share", type=float, help=f"{LOCAL_SHARE_ENV} for every sidecar")
+    parser.add_argument(
+        "--wan-ms",
+        type=float,
+        default=0.0,
+        help="round trip added between the stores and Gameball/Redis, in ms (default 0)",
+    )
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--keep", action="store_true", help="keep the logs and databases")
     args = parser.parse_args(argv)
@@ -63,7 +70,14 @@ def plan_of(args: argparse.Namespace) -> Plan:
         env[JITTER_ENV] = str(args.jitter)
     if args.local_share is not None:
         env[LOCAL_SHARE_ENV] = str(args.local_share)
-    return Plan(stores=args.stores, backlog=args.backlog, tills=args.tills, seed=args.seed, env=env)
+    return Plan(
+        stores=args.stores,
+        backlog=args.backlog,
+        tills=args.tills,
+        seed=args.seed,
+        env=env,
+        wan_rtt_s=args.wan_ms / 1000,
+    )
 
 
 async def run(args: argparse.Namespace, root: Path) -> bool:
@@ -74,23 +88,36 @@ async def run(args: argparse.Namespace, root: Path) -> bool:
         return False
     print(
         f"fleet: {plan.stores} stores x {plan.backlog} sales queued offline, {plan.tills} live"
-        f" tills, one simulator (30/s and 360/30 s account-wide), files in {root}",
+        f" tills, one simulator (30/s and 360/30 s account-wide), WAN round trip"
+        f" {args.wan_ms:g} ms, files in {root}",
         flush=True,
     )
     results: list[bool] = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         simulator = SimulatorProcess(root / "simulator.log")
         await simulator.start(session)
+        relay = DelayRelay(simulator.port, plan.wan_rtt_s) if plan.wan_rtt_s else None
+        gameball_url = simulator.base_url
         try:
+            if relay is not None:
+                await relay.start()
+                gameball_url = f"http://127.0.0.1:{relay.port}/api/v4.0"
             for name in args.modes.split(","):
-                results.append(await one_mode(name, plan, simulator, session, root))
+                results.append(await one_mode(name, plan, simulator, session, root, gameball_url))
         finally:
+            if relay is not None:
+                await relay.stop()
             simulator.stop()
     return all(results)
 
 
 async def one_mode(
-    name: str, plan: Plan, simulator: SimulatorProcess, session: aiohttp.ClientSession, root: Path
+    name: str,
+    plan: Plan,
+    simulator: SimulatorProcess,
+    session: aiohttp.ClientSession,
+    root: Path,
+    gameball_url: str,
 ) -> bool:
     mode = BY_NAME[name]
     if mode.missing:
@@ -98,22 +125,32 @@ async def one_mode(
         print(f"fleet: mode={name} unsupported: this sidecar has no {envs} yet", flush=True)
         return False
     redis: RedisProcess | None = None
+    redis_relay: DelayRelay | None = None
     try:
+        redis_url = None
         if name == "redis":
             redis = RedisProcess(root / "redis.log")
             await asyncio.to_thread(redis.start)
+            redis_url = redis.url
+            if plan.wan_rtt_s:
+                redis_relay = DelayRelay(redis.port, plan.wan_rtt_s)
+                await redis_relay.start()
+                redis_url = f"redis://127.0.0.1:{redis_relay.port}/0"
         outcome = await run_mode(
             mode,
             plan,
             simulator,
             session,
             root,
-            redis_url=redis.url if redis else None,
+            gameball_url=gameball_url,
+            redis_url=redis_url,
             redis_pid=redis.process.pid if redis and redis.process else None,
         )
     except RedisUnavailable as exc:
         outcome = Outcome(mode, plan, problems=[str(exc)])
     finally:
+        if redis_relay is not None:
+            await redis_relay.stop()
         if redis is not None:
             redis.stop()
     for line in outcome.lines():

@@ -31,6 +31,7 @@ class Plan:
     tills: int  # live tills, on the first stores
     seed: int
     env: dict[str, str] = field(default_factory=dict)  # given to every sidecar in every mode
+    wan_rtt_s: float = 0.0  # round trip added between the stores and Gameball (and Redis)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Outcome:
 
     def lines(self) -> list[str]:
         head = f"fleet: mode={self.mode.name} stores={self.plan.stores} backlog={self.plan.backlog}"
+        wan = f" wan_rtt_ms={self.plan.wan_rtt_s * 1000:.0f}" if self.plan.wan_rtt_s else ""
         if self.figures is None:
             return [f"{head} failed: {'; '.join(self.problems)}"]
         f = self.figures
@@ -61,7 +63,7 @@ class Outcome:
             f" live_delivered_share={f.live_delivered_share:.2f}"
             f" fastest_store_s={f.fastest_store_s:.1f} slowest_store_s={f.slowest_store_s:.1f}"
             f" lost={f.lost} duplicated={f.duplicated} spec_violations={self.spec_violations}"
-            f" verdict={'met' if self.ok else 'MISSED'}"
+            f"{wan} verdict={'met' if self.ok else 'MISSED'}"
         )
         details = [f"  resources: {self.usage.line()}"]
         details += [f"  missed: {m}" for m in self.missed]
@@ -76,13 +78,15 @@ async def run_mode(
     session: aiohttp.ClientSession,
     root: Path,
     *,
+    gameball_url: str,
     redis_url: str | None = None,
     redis_pid: int | None = None,
 ) -> Outcome:
+    """``gameball_url``: the simulator's API as the stores reach it (through the WAN relay)."""
     outcome = Outcome(mode, plan)
     env = {**plan.env, **mode.env(redis_url)}
     await simulator.reset(session)
-    stores = [Store(n, root / mode.name, simulator.base_url, env) for n in range(plan.stores)]
+    stores = [Store(n, root / mode.name, gameball_url, env) for n in range(plan.stores)]
     watcher: asyncio.Task[None] | None = None
     try:
         await start_all(session, stores)
