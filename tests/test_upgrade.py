@@ -205,8 +205,8 @@ async def test_upgrade_a_resend_of_a_sale_0_1_stored_gets_its_stored_outcome(
         base_url=simulator.base_url,
         data_dir=tmp_path / "data",
         log_path=tmp_path / "old.log",
-        cwd=release,
     )
+    old.cwd = release
     new = sidecar_on(simulator, tmp_path)
     await simulator.set_down(True)
     async with aiohttp.ClientSession() as session:
