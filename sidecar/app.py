@@ -18,7 +18,7 @@ from aiohttp import web
 from . import housekeeping
 from .clocks import REAL, Clocks
 from .components import Components, assemble, connectivity_for
-from .config import Config
+from .config import Config, url_passwords
 from .credentials import Secrets
 from .errors import SealError, StorageError
 from .gameball.connectivity import Connectivity
@@ -44,6 +44,8 @@ def create_app(config: Config, secrets: Secrets, *, clocks: Clocks = REAL) -> we
     metrics = Metrics()
     for secret in (secrets.api_key, secrets.secret_key, secrets.access_token):
         redactor.add_secret(secret)
+    for password in url_passwords(config.pacing.shared_url):
+        redactor.add_secret(password)
     sidecar = config.sidecar
     app = web.Application(
         # Outermost first: CORS wraps the error middleware, so error answers carry its headers.
@@ -154,6 +156,7 @@ async def _running(
     grace = config.sidecar.stop_grace
     await asyncio.gather(parts.dispatcher.stop(grace), scheduler.wait_and_close(grace))
     await housekeeping.cancel(*chores)
+    await parts.pacer.close()
     await housekeeping.save_connectivity(parts.database, parts.connectivity, clocks.clock())
 
 

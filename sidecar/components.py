@@ -29,6 +29,7 @@ from .delivery.alarm import Alarm
 from .delivery.dispatcher import Dispatcher
 from .delivery.pacing import Pacer
 from .delivery.sender import Sender
+from .delivery.shared import SharedBudget, account_of
 from .gameball.client import UpstreamClient
 from .gameball.connectivity import Connectivity
 from .gameball.wire import GbBranch, GbMerchant
@@ -106,10 +107,22 @@ def assemble(
     transaction_clock = TransactionClock(clocks.clock)
     rules = RulesBook(database, upstream, clock=clocks.clock)
     pacing = config.pacing
+    shared = None
+    if pacing.shared_url and pacing.enabled:
+        shared = SharedBudget(
+            url=pacing.shared_url,
+            account=account_of(secrets.api_key),
+            timeout=pacing.shared_timeout,
+        )
     pacer = Pacer(
         windows=[(pacing.per_second, 1.0), (pacing.per_30_seconds, 30.0)],
         enabled=pacing.enabled,
         pause_seconds=pacing.pause_on_429,
+        aimd=pacing.aimd,
+        local_share=pacing.local_share,
+        live_reserve=pacing.live_reserve,
+        reconnect_jitter=pacing.reconnect_jitter_seconds,
+        shared=shared,
         timer=clocks.timer,
     )
     alarm = Alarm(clocks.clock)
@@ -161,6 +174,20 @@ def assemble(
         sleep=clocks.sleep,
     )
     dispatcher.on_delivered(balances.delivered)
+    history = History(
+        database=database,
+        outbox=outbox,
+        upstream=upstream,
+        cache=AgedCache(
+            maxsize=cache.balance_max_entries,
+            ttl=cache.balance_ttl,
+            timer=clocks.timer,
+            clock=clocks.clock,
+        ),
+        budget=budgets.balance,
+        clock=clocks.clock,
+    )
+    dispatcher.on_delivered(history.delivered)
     spend = config.offline_redemption
     offline = (
         OfflineRedemption(
@@ -208,27 +235,16 @@ def assemble(
             store=Store(merchant=merchant, terminal_id=store.terminal_id),
         ),
         points=Points(submitter=submitter, merchant=merchant),
-        customers=Customers(submitter=submitter),
+        customers=Customers(submitter=submitter, outbox=outbox),
         coupons=Coupons(
             book=CouponBook(database), upstream=upstream, submitter=submitter, budget=budgets.hold
         ),
-        history=History(
-            database=database,
-            outbox=outbox,
-            upstream=upstream,
-            cache=AgedCache(
-                maxsize=cache.balance_max_entries,
-                ttl=cache.balance_ttl,
-                timer=clocks.timer,
-                clock=clocks.clock,
-            ),
-            budget=budgets.balance,
-            clock=clocks.clock,
-        ),
+        history=history,
         holds=Holds(
             book=book,
             upstream=upstream,
             dispatcher=dispatcher,
+            pacer=pacer,
             transaction_clock=transaction_clock,
             merchant=merchant,
             budgets=HoldBudgets(

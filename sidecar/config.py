@@ -9,6 +9,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import msgspec
 from msgspec import Meta
@@ -103,6 +104,13 @@ class PacingSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     per_second: PositiveInt = 30
     per_30_seconds: PositiveInt = 360
     pause_on_429: Positive = 30.0
+    # live_reserve: the share of each window only live calls fill; see sidecar.example.toml.
+    live_reserve: Annotated[float, Meta(ge=0, lt=1)] = 0.1
+    shared_url: Annotated[str, Meta(pattern=r"^$|^(rediss?|unix)://")] = ""
+    shared_timeout: Annotated[float, Meta(gt=0, le=5)] = 0.05
+    local_share: Annotated[float, Meta(gt=0, le=1)] = 1.0
+    aimd: bool = True
+    reconnect_jitter_seconds: Annotated[float, Meta(ge=0, le=600)] = 5.0
 
 
 class LimitsSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -204,6 +212,30 @@ def _reject_inline_secrets(raw: Mapping[str, Any]) -> None:
                         f"$.{section}.{key}: secrets may not be written in the config file; "
                         f"set an environment variable or a credential file instead"
                     )
+    pacing = raw.get("pacing")
+    url = pacing.get("shared_url") if isinstance(pacing, Mapping) else None
+    if isinstance(url, str) and url_passwords(url):
+        raise ConfigError(
+            "$.pacing.shared_url: a password may not be written in the config file; set the "
+            "whole URL in SIDECAR_PACING_SHARED_URL instead (e.g. an EnvironmentFile of mode 0600)"
+        )
+
+
+def url_passwords(url: str) -> list[str]:
+    """The passwords a Redis URL carries (before the host, or as ``?password=``)."""
+    found = [urlsplit(url).password or ""]
+    found += re.findall(r"(?i)[?&]password=([^&#]+)", url)
+    return [unquote(p) for p in found if p]
+
+
+def redacted_url(url: str) -> str:
+    """The URL as it may be shown: its password (before the host, or ``?password=``) as ***."""
+    url = re.sub(r"(?i)([?&]password=)[^&#]+", r"\1***", url)
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:

@@ -55,6 +55,8 @@ async def run_demo(
                 "SIDECAR_TERMINAL_ID": "till-1",
                 # So the README's offline walk-through can spend points too.
                 "SIDECAR_OFFLINE_REDEMPTION_ENABLED": "true",
+                # One till alone: replay starts the moment "Gameball" is back.
+                "SIDECAR_PACING_RECONNECT_JITTER_SECONDS": "0",
             },
         )
         runner = web.AppRunner(create_app(config, Secrets(DEMO_API_KEY, DEMO_SECRET_KEY)))

@@ -1,6 +1,5 @@
-"""The one exception tree: what the local API answers (``ApiError``: each class knows its HTTP
-status, its stable code and whether the POS may retry), what a call to Gameball can fail with
-(``GameballError``), and what configuration, storage or a command refuses."""
+"""The one exception tree: what the local API answers (``ApiError``: HTTP status, stable code,
+retryable or not), what a call to Gameball fails with (``GameballError``), and what else refuses."""
 
 from __future__ import annotations
 
@@ -28,10 +27,9 @@ class CommandError(SidecarException):
 
 
 class GameballError(SidecarException):
-    """A call to Gameball that did not give a usable answer. ``transient``: the same call may
-    succeed later; ``outcome_unknown``: Gameball may have applied it although no success was
-    heard (timeout or reset after sending, a 5xx), so a later "already exists" means it landed.
-    ``code`` is Gameball's own error code, when it sent one."""
+    """A call to Gameball without a usable answer. ``transient``: it may succeed later;
+    ``outcome_unknown``: Gameball may have applied it unheard (timeout or reset after sending, a
+    5xx), so a later "already exists" means it landed. ``code``: Gameball's own, if it sent one."""
 
     transient = True
     outcome_unknown = False
@@ -64,6 +62,8 @@ class GameballServerError(GameballError):
 
 class GameballRateLimited(GameballError):
     """HTTP 429: the account-wide budget is spent."""
+
+    retry_after: float | None = None  # seconds, when Gameball sent a Retry-After
 
 
 class GameballRejected(GameballError):
@@ -129,9 +129,8 @@ class OriginNotAllowed(ApiError):
 
 
 class HostNotAllowed(ApiError):
-    """The Host header does not name this machine: a DNS-rebinding page, or a name store IT
-    has not listed in ``sidecar.allowed_hosts``. 403 like ORIGIN_NOT_ALLOWED: the request is
-    well formed, this sidecar refuses whoever sent it."""
+    """The Host header does not name this machine (a DNS-rebinding page, or a name not in
+    ``sidecar.allowed_hosts``). 403 like ORIGIN_NOT_ALLOWED: well formed, but refused."""
 
     status, code = 403, "HOST_NOT_ALLOWED"
 
@@ -232,12 +231,18 @@ class HoldAlreadyUsed(ApiError):
     status, code = 409, "HOLD_ALREADY_USED"
 
 
+class HoldExpired(ApiError):
+    """An offline (provisional) hold lapsed before the sale that names it."""
+
+    status, code = 409, "HOLD_EXPIRED"
+
+
 class HoldReleased(ApiError):
     status, code = 409, "HOLD_RELEASED"
 
 
 class TransactionIdTaken(ApiError):
-    """Gameball already has a transaction with this id that this terminal did not send."""
+    """The id is taken: by another call stored here, or at Gameball by one not sent from here."""
 
     status, code = 409, "TRANSACTION_ID_TAKEN"
 
@@ -253,8 +258,7 @@ class Discarded(ApiError):
 
 
 class RedemptionOutcomeUnknown(ApiError):
-    """Gameball may or may not have redeemed: the answer was lost. The sidecar keeps asking;
-    resending the same request returns what happened."""
+    """The redeem's answer was lost; the sidecar keeps asking, and a resend returns the outcome."""
 
     status, code, retryable = 503, "REDEMPTION_OUTCOME_UNKNOWN", True
 

@@ -56,6 +56,17 @@ class OutboxReport(msgspec.Struct, frozen=True, kw_only=True):
     rateLimitedForSeconds: float
 
 
+class PacingReport(msgspec.Struct, frozen=True, kw_only=True):
+    """How this sidecar keeps inside the account's rate budget: ``sharedBudget`` "redis" (the
+    fleet's one budget), "fallback" (Redis does not answer: the local share) or "off"."""
+
+    sharedBudget: Literal["off", "redis", "fallback"]
+    mode: Literal["aimd", "static"]
+    ratePerSecond: float  # allowed now; below the ceiling after a 429
+    ceilingPerSecond: float  # this sidecar's share of the account's budget
+    replayHeldForSeconds: float  # the jittered start after a reconnect
+
+
 class OfflineRedemptionReport(msgspec.Struct, frozen=True, kw_only=True):
     """Points spent here while Gameball was unreachable, and what failed redemptions cost."""
 
@@ -92,6 +103,7 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     store: StoreIdentity
     connectivity: ConnectivityReport
     outbox: OutboxReport
+    pacing: PacingReport
     offlineRedemption: OfflineRedemptionReport
     alarm: AlarmReport
     attention: list[str]  # each a sentence store IT can act on; empty when all is well
@@ -166,6 +178,7 @@ class Status:
                 lastSyncAt=iso_ms(last_sync) if last_sync else None,
                 rateLimitedForSeconds=round(self._pacer.pause_remaining(), 1),
             ),
+            pacing=self._pacing(),
             offlineRedemption=OfflineRedemptionReport(
                 enabled=self._offline_redemption,
                 outstandingPoints=outstanding.points,
@@ -191,6 +204,16 @@ class Status:
                 cached=self._rules.default is not None,
                 fetchedAt=iso_ms(self._rules.fetched_at) if self._rules.fetched_at else None,
             ),
+        )
+
+    def _pacing(self) -> PacingReport:
+        rate, ceiling = self._pacer.rate()
+        return PacingReport(
+            sharedBudget=self._pacer.shared_budget,
+            mode="aimd" if self._pacer.aimd else "static",
+            ratePerSecond=round(rate, 2),
+            ceilingPerSecond=round(ceiling, 2),
+            replayHeldForSeconds=round(self._pacer.replay_held_for(), 1),
         )
 
     def _attention(self, totals: Totals) -> list[str]:

@@ -1,3 +1,3 @@
 """The fixture entry point: every fixture lives in ``tests.support.fixtures``."""
 
-pytest_plugins = ["tests.support.fixtures", "pytester"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.redis", "pytester"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.config import load_config
+from sidecar.config import load_config, redacted_url, url_passwords
 from sidecar.credentials import load_secrets
 from sidecar.errors import ConfigError
 from sidecar.simulator import SimulatorServer
@@ -72,6 +72,18 @@ def test_config_environment_overrides_file_and_aliases(tmp_path: Path) -> None:
         ("[budgets]\nhold = 0\n", {}, "$.budgets.hold: expected > 0 (got 0)"),
         ("[upstream]\napi_key = 'abc'\n", {}, "$.upstream.api_key: secrets may not be written"),
         ("[sidecar\n", {}, "not valid TOML"),
+        (
+            "[pacing]\nshared_url = 'redis://:hunter2-pw@10.0.0.9:6379/0'\n",
+            {},
+            "$.pacing.shared_url: a password may not be written in the config file",
+        ),
+        ("", {"SIDECAR_PACING_LOCAL_SHARE": "0"}, "$.pacing.local_share: expected > 0 (got '0')"),
+        ("", {"SIDECAR_PACING_LOCAL_SHARE": "1.5"}, "$.pacing.local_share: expected <= 1"),
+        (
+            "[pacing]\nshared_url = 'http://r:6379'\n",
+            {},
+            "$.pacing.shared_url: expected matching regex",
+        ),
     ],
 )
 def test_config_invalid_names_key_and_value(
@@ -232,3 +244,38 @@ def test_encryption_key_must_be_32_bytes() -> None:
 
     assert "32 random bytes" in str(caught.value)
     assert os.environ.get("SIDECAR_ENCRYPTION_KEY") is None
+
+
+def test_config_fleet_pacing_from_the_environment_names_the_fleet_scripts_use() -> None:
+    config = load_config(
+        None,
+        {
+            **STORE,
+            "SIDECAR_PACING_SHARED_URL": "redis://:hunter2-pw@10.0.0.9:6379/0",
+            "SIDECAR_PACING_LOCAL_SHARE": "0.25",
+            "SIDECAR_PACING_AIMD": "false",
+            "SIDECAR_PACING_RECONNECT_JITTER_SECONDS": "0",
+        },
+    )
+
+    pacing = config.pacing
+    assert pacing.shared_url == "redis://:hunter2-pw@10.0.0.9:6379/0"  # the environment may
+    assert (pacing.local_share, pacing.aimd, pacing.reconnect_jitter_seconds) == (0.25, False, 0)
+    assert load_config(None, STORE).pacing.aimd is True  # AIMD unless told otherwise
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "passwords"),
+    [
+        ("redis://10.0.0.9:6379/0", "redis://10.0.0.9:6379/0", []),
+        ("redis://:s3cret-pw@10.0.0.9:6379/0", "redis://:***@10.0.0.9:6379/0", ["s3cret-pw"]),
+        ("rediss://fleet:p%40ss@[::1]:6380", "rediss://fleet:***@[::1]:6380", ["p@ss"]),
+        ("redis://h/0?db=1&password=q-pw", "redis://h/0?db=1&password=***", ["q-pw"]),
+        ("unix://:u-pw@/run/redis.sock", "unix://:***@/run/redis.sock", ["u-pw"]),
+    ],
+)
+def test_config_redis_url_is_shown_without_its_password(
+    url: str, shown: str, passwords: list[str]
+) -> None:
+    assert redacted_url(url) == shown
+    assert url_passwords(url) == passwords

@@ -1,7 +1,8 @@
 """The sidecar's benchmark on loopback, in one run: estimate latency (cache miss against a direct
 call to the simulator and a bare pass-through proxy; cache hit), durable finalize while offline
 against raw SQLite commits, replay drain (unpaced rate; paced: the rate limit never exceeded),
-RSS and start-to-READY. Prints a markdown table with met/missed per target; the full run also
+an online finalize's p95 while a backlog drains against its p95 idle (live first), RSS and
+start-to-READY. Prints a markdown table with met/missed per target; the full run also
 writes it to var/bench/latest.md. Where a target is missed, the sidecar is profiled with py-spy
 during a repeat of that phase (var/bench/profile-*.svg and .txt) and the top frames reported.
 
@@ -21,7 +22,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from scripts.benchmarks import cpu, drain, finalize, latency, pacing
+from scripts.benchmarks import cpu, drain, finalize, latency, livefirst, pacing
 from scripts.benchmarks.measure import Bench, log
 from scripts.benchmarks.plan import FULL, OUT, QUICK
 from scripts.benchmarks.report import header, render
@@ -32,6 +33,7 @@ PHASES: tuple[Callable[[Bench], Awaitable[None]], ...] = (
     finalize.run,
     drain.run,
     pacing.run,
+    livefirst.run,
 )
 
 

@@ -19,6 +19,7 @@ NO_LIMITS = {
 PER_SECOND, PER_30S = 30, 360
 TARGET_RATIO, TARGET_FINALIZE_RATE, TARGET_FINALIZE_P99 = 1.5, 2000, 20.0
 TARGET_DRAIN, TARGET_RSS, TARGET_READY = 500, 60.0, 1.0
+TARGET_LIVE_RATIO = 1.2  # p95 of an online finalize while a backlog drains / when idle
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Plan:
     rounds: int  # of the estimate measurements, interleaved
     finalize_seconds: int  # each finalize measurement, and the raw SQLite one
     concurrency: tuple[int, ...] = (1, 16)
+    live_backlog: int = 5000  # payments queued offline, draining while live sales are timed
+    live_seconds: int = 60  # each live-first measurement: idle, then while draining
 
 
 QUICK = Plan(
@@ -45,6 +48,8 @@ QUICK = Plan(
     profile_seconds=3,
     rounds=1,
     finalize_seconds=2,
+    live_backlog=1000,
+    live_seconds=10,
 )
 FULL = Plan(
     "full",

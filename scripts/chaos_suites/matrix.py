@@ -109,13 +109,21 @@ async def scenarios(m: Matrix, simulator: SimulatorServer) -> None:
     await m.check("9004 (answer lost, resent)", lost, "delivered/already", tries=2)
 
     await m.finalize("mx-03", "mx-9001-pay")
-    sim.set_fault("reset", paths=["/refund"], count=1)
-    sim.then_fault("gameball_error", status=422, code=9001, paths=["/refund"], count=1)
+    sim.set_fault("drop_response", paths=["/refund"], count=1)
     await m.check(
-        "9001 after an unknown outcome (reset, resent)",
+        "9001 after an unknown outcome (answer lost, resent)",
         await m.refund("mx-9001-pay", "mx-9001"),
         "delivered/already",
         tries=2,
+    )
+    # A reset has no effect at Gameball: a 9001 then is about another call, as the ledger shows.
+    await m.finalize("mx-10", "mx-9001-other")
+    sim.set_fault("reset", paths=["/refund"], count=1)
+    sim.then_fault("gameball_error", status=422, code=9001, paths=["/refund"], count=1)
+    await m.check(
+        "9001 after a reset, refund not in the ledger",
+        await m.refund("mx-9001-other", "mx-9001-x"),
+        "dead (9001)",
     )
     await m.finalize("mx-07", "mx-full-pay")
     await m.refund("mx-full-pay", "mx-full-1", amount=None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import msgspec
 
+from ..store.outbox import Outbox
 from ..store.rows import NewItem
 from .fields import fingerprint_of
 from .models import CustomerRequest
@@ -14,19 +15,27 @@ from .replies import SaleAnswer
 
 
 class Customers:
-    def __init__(self, *, submitter: Submitter) -> None:
+    def __init__(self, *, submitter: Submitter, outbox: Outbox) -> None:
         self._submitter = submitter
+        self._outbox = outbox
 
     async def upsert(self, customer_id: str, request: CustomerRequest) -> SaleAnswer:
-        """An upsert is safe to send late and to send again. The same body twice is one call
-        (its stored answer); a changed body is a newer update, queued after the first."""
+        """An upsert is safe to send late and to send again. The same body as the customer's
+        latest update is that call (its stored answer); any other body is a newer update,
+        queued after it, even one equal to an earlier update (A, B, then A again is sent)."""
         started = self._submitter.timer()
         fingerprint = fingerprint_of(request)
+        latest = await self._outbox.latest_of_kind("customer", customer_id)
+        if latest is not None and latest.fingerprint == fingerprint:
+            key = latest.idem_key
+        else:
+            after = latest.id if latest is not None else 0
+            key = f"customer:{customer_id}:{fingerprint.hex()[:24]}:{after}"
         body = {"customerId": customer_id, **msgspec.to_builtins(request)}
         body = {k: v for k, v in body.items() if v is not None}
         new = NewItem(
             kind="customer",
-            idem_key=f"customer:{customer_id}:{fingerprint.hex()[:24]}",
+            idem_key=key,
             fingerprint=fingerprint,
             customer_id=customer_id,
             body=msgspec.json.encode(body),

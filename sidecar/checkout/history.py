@@ -19,7 +19,7 @@ from ..gameball.paths import TRANSACTIONS_PATH
 from ..gameball.wire import GbTransactionsPage, as_number
 from ..store.database import Database
 from ..store.outbox import Outbox
-from ..store.rows import TIME_FIELDS, Item
+from ..store.rows import ONE_ID_LIST, TIME_FIELDS, Item
 from ..timefmt import iso_ms
 from .cache import AgedCache
 from .replies import HistoryAnswer, HistoryEntry
@@ -47,6 +47,12 @@ class History:
         self._cache = cache
         self._budget = budget
         self._clock = clock
+        self._pages: dict[str, set[str]] = {}  # cached pages' keys, by customer
+
+    async def delivered(self, customer_id: str) -> None:
+        """A call of the customer's reached Gameball: the pages cached before lack it."""
+        for key in self._pages.pop(customer_id, ()):
+            self._cache.forget(key)
 
     async def page(
         self, customer_id: str, *, limit: int, start_after: int | None, direction: str | None
@@ -92,6 +98,7 @@ class History:
             return await self._stale(key)
         now = self._clock()
         self._cache.put(key, page)
+        self._pages.setdefault(params["customerId"], set()).add(key)
         await self._db.put_value(HISTORY_KEY + key, msgspec.json.encode(page), now)
         return page, now, "upstream"
 
@@ -131,7 +138,8 @@ def _queued_entry(item: Item) -> HistoryEntry:
     return HistoryEntry(
         status="queued" if item.state != "dead" else "refused",
         type=item.kind,
-        transactionId=item.idem_key.split(":")[1],
+        # The POS's own id (ids may hold colons); a customer update has none of its own.
+        transactionId=item.idem_key.partition(":")[2] if item.kind in ONE_ID_LIST else None,
         amount=item.amount or None,
         points=body.get("points"),
         transactionTime=body.get(field) if field else None,

@@ -4,15 +4,17 @@ only its own customer may burn it, once; a hold a sale names is not given back u
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import msgspec
 
 from .. import errors, ids
-from ..errors import GameballError
+from ..delivery.pacing import Pacer, RateBudgetSpent
+from ..errors import GameballError, GameballRateLimited
 from ..gameball.client import UpstreamClient
 from ..gameball.paths import HOLD_PATH, hold_path
 from ..gameball.wire import GbHold, GbHoldAnswer, GbHoldState
-from ..store.holdbook import HoldRow
+from ..store.holdbook import HoldRow, is_provisional
 from ..store.rows import Admission, NewItem
 from ..timefmt import TransactionClock, iso_ms, parse_gameball_time
 from .models import HoldRequest
@@ -31,8 +33,12 @@ async def request_hold(
     otp: str | None = None,
     ignore_otp: bool | None = None,
     hash_: str | None = None,
+    live: LiveBudget | None = None,
 ) -> GbHoldAnswer:
-    """The one place a hold is asked of Gameball (at the till, and again at replay)."""
+    """The one place a hold is asked of Gameball (at the till, and again at replay, which
+    paced it already). ``live``: a cashier's hold, paced ahead of replay within its budget."""
+    if live is not None:
+        await live.acquire()
     body = GbHold(
         customerId=customer_id,
         transactionTime=transaction_clock.next(customer_id),
@@ -42,7 +48,31 @@ async def request_hold(
         ignoreOTP=ignore_otp,
         hash=hash_,
     )
-    return await upstream.call("POST", HOLD_PATH, GbHoldAnswer, body=body)
+    try:
+        return await upstream.call("POST", HOLD_PATH, GbHoldAnswer, body=body)
+    except GameballRateLimited as exc:
+        if live is not None:
+            live.pacer.rate_limited(exc.retry_after)
+        raise
+
+
+class LiveBudget:
+    """A cashier's call on the account's rate budget: it goes before replay, and waits for a
+    slot no later than ``deadline`` (UPSTREAM_BUSY past it: nothing was sent)."""
+
+    def __init__(self, pacer: Pacer, deadline: float, timer: Callable[[], float]) -> None:
+        self.pacer = pacer
+        self._deadline = deadline
+        self._timer = timer
+
+    async def acquire(self) -> None:
+        try:
+            await self.pacer.acquire(live=True, within=max(0.0, self._deadline - self._timer()))
+        except RateBudgetSpent:
+            raise errors.UpstreamBusy(
+                "Gameball's rate limit for this store's account is reached; try again in a "
+                "moment, or take the payment without redeeming points"
+            ) from None
 
 
 async def hold_expiry(
@@ -118,6 +148,12 @@ def _may_burn_hold(admission: Admission) -> None:
                 f"Hold {reference!r} is already named by sale "
                 f"{_sale_id(admission.hold_named_by)!r}; do not give the discount twice"
             )
+        if is_provisional(reference):
+            # Only the terminal that made an offline hold can redeem it: mistyped, or forged.
+            raise errors.HoldNotFound(
+                f"Offline hold {reference!r} was not made on this terminal, so no sale here can "
+                "redeem it; check the reference, or take the payment without points"
+            )
         return
     if hold.customer_id != new.customer_id:
         raise errors.HoldBelongsToAnotherCustomer(
@@ -132,6 +168,12 @@ def _may_burn_hold(admission: Admission) -> None:
         named = f" by sale {_sale_id(hold.claimed_by)!r}" if hold.claimed_by else ""
         raise errors.HoldAlreadyUsed(
             f"Hold {reference!r} was already redeemed{named}; do not give the discount twice"
+        )
+    if hold.provisional and hold.expires_at is not None and hold.expires_at <= admission.now:
+        # Its points left the offline caps when it lapsed: spending them now would pass them.
+        raise errors.HoldExpired(
+            f"Offline hold {reference!r} expired before the sale; hold the points again (the "
+            "offline caps are checked again), or take the payment without points"
         )
 
 
@@ -197,6 +239,8 @@ def checked_request(request: HoldRequest) -> HoldRequest:
 def answer_from_row(row: HoldRow, now: float, *, stale: bool, gone: bool = False) -> HoldAnswer:
     """What this terminal knows of a hold, as the till is told it."""
     state = {"failed": "released"}.get(row.state, row.state)
+    if row.provisional and row.claimed_by and state == "active":
+        state = "used"  # a queued sale burns it: it is redeemed at Gameball when that replays
     if state == "active" and (gone or (row.expires_at and row.expires_at <= now)):
         state = "expired"
     stored = _answer_decoder.decode(row.answer)

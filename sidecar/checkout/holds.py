@@ -15,6 +15,7 @@ import msgspec
 from .. import errors
 from ..clocks import REAL, Clocks
 from ..delivery.dispatcher import Dispatcher
+from ..delivery.pacing import Pacer
 from ..errors import GameballError, GameballRejected
 from ..gameball.client import UpstreamClient
 from ..gameball.codes import Code, for_cashier
@@ -25,6 +26,7 @@ from ..timefmt import TransactionClock, iso_ms, parse_gameball_time
 from .answers import answer_for
 from .fields import fingerprint_of
 from .holdrules import (
+    LiveBudget,
     answer_from_row,
     checked_request,
     hold_expiry,
@@ -59,6 +61,7 @@ class Holds:
         book: HoldBook,
         upstream: UpstreamClient,
         dispatcher: Dispatcher,
+        pacer: Pacer,
         transaction_clock: TransactionClock,
         merchant: GbMerchant,
         budgets: HoldBudgets,
@@ -72,6 +75,7 @@ class Holds:
         self._offline = offline
         self._upstream = upstream
         self._dispatcher = dispatcher
+        self._pacer = pacer
         self._tx_clock = transaction_clock
         self._budgets = budgets
         self._default_ttl = default_ttl
@@ -85,6 +89,7 @@ class Holds:
             upstream=upstream,
             transaction_clock=transaction_clock,
             merchant=merchant,
+            pacer=pacer,
             budget=budgets.hold,
             locks=self._locks,
             spawn=spawn,
@@ -268,6 +273,7 @@ class Holds:
                 otp=request.otp,
                 ignore_otp=request.ignoreOTP,
                 hash_=request.hash,
+                live=LiveBudget(self._pacer, deadline, self._timer),
             )
         )
         done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - self._timer()))
@@ -284,7 +290,7 @@ class Holds:
     async def _release_when_made(self, task: asyncio.Future[GbHoldAnswer], customer: str) -> None:
         try:
             created = await task
-        except GameballError:
+        except (GameballError, errors.UpstreamBusy):  # never made
             return
         log.info("a hold answered after its budget; releasing it")
         await self.release_orphan(created.holdReference, customer)

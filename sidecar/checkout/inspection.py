@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,8 @@ from ..timefmt import iso_ms
 STATES = ("pending", "inflight", "delivered", "dead", "discarded")
 # Contact and personal data stay out of what people read and export.
 HIDDEN_FIELDS = ("email", "mobile", "customerAttributes")
+# Fields shown exactly as sent (ids, references, times, codes): never free text.
+VERBATIM = re.compile(r"(Id|Reference|Date|Time|sku|channel|currency|Code|Codes)$")
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP, CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_COLUMNS = (
@@ -140,6 +143,7 @@ def describe(item: Item, *, with_body: bool = False) -> dict[str, Any]:
     result: dict[str, Any] = msgspec.json.decode(item.result) if item.result else {}
     merchant = body.get("merchant") or {}
     reversed_kind = (item.after_key or "").partition(":")[0]
+    failed = item.outcome == "redemption_failed"  # a re-held sale carries its value too
     described: dict[str, Any] = {
         "id": item.id,
         "kind": item.kind,
@@ -158,12 +162,12 @@ def describe(item: Item, *, with_body: bool = False) -> dict[str, Any]:
         "points": body.get("points"),
         "redeemedPoints": result.get("redeemedPoints"),
         # What the till discounted that Gameball did not redeem (redemption_failed).
-        "absorbedPoints": item.absorbed_points,
-        "absorbedValue": item.absorbed_value,
+        "absorbedPoints": item.absorbed_points if failed else None,
+        "absorbedValue": item.absorbed_value if failed else None,
         # Who gave manual points, and why: kept for finance with the row.
-        "username": body.get("username"),
-        "reason": body.get("reason"),
-        "note": item.note,
+        "username": _scrubbed(body.get("username")),
+        "reason": _scrubbed(body.get("reason")),
+        "note": _scrubbed(item.note),
         "merchantId": merchant.get("uniqueId"),
         "branchId": (merchant.get("branch") or {}).get("uniqueId"),
         "eventTime": body.get("paymentDate")
@@ -175,7 +179,7 @@ def describe(item: Item, *, with_body: bool = False) -> dict[str, Any]:
         "lastError": redactor.scrub(item.last_error) if item.last_error else None,
         "createdAt": iso_ms(item.created_at),
         "deliveredAt": iso_ms(item.delivered_at) if item.delivered_at else None,
-        "discardReason": item.discard_reason,
+        "discardReason": _scrubbed(item.discard_reason),
     }
     if with_body:
         described["request"] = _without_contact(body)
@@ -183,17 +187,24 @@ def describe(item: Item, *, with_body: bool = False) -> dict[str, Any]:
     return described
 
 
-def _without_contact(value: Any) -> Any:
-    """The request as sent, minus contact fields; ``extra`` objects are free-form, so e-mail
-    addresses and phone numbers in them are scrubbed with the log redactor's rules."""
+def _scrubbed(text: Any) -> Any:
+    return redactor.scrub(text) if isinstance(text, str) else text
+
+
+def _without_contact(value: Any, key: str = "") -> Any:
+    """The request as sent, minus contact fields; free text (``extra``, a manual reason, a
+    line's name) may hold e-mail addresses and phone numbers a cashier typed, so they are
+    scrubbed with the log redactor's rules. Ids, references and times are shown as sent."""
     if isinstance(value, dict):
         return {
-            key: redactor.scrub_data(item) if key == "extra" else _without_contact(item)
-            for key, item in value.items()
-            if key not in HIDDEN_FIELDS
+            name: redactor.scrub_data(item) if name == "extra" else _without_contact(item, name)
+            for name, item in value.items()
+            if name not in HIDDEN_FIELDS
         }
     if isinstance(value, list):
-        return [_without_contact(item) for item in value]
+        return [_without_contact(item, key) for item in value]
+    if isinstance(value, str) and not VERBATIM.search(key):
+        return redactor.scrub(value)
     return value
 
 

@@ -50,6 +50,11 @@ class Points:
         if (request.points or request.amount) == 0:
             field = "$.points" if request.points is not None else "$.amount"
             raise errors.ValidationFailed.field(field, "must not be 0")
+        if request.expiryAfter is not None and (request.points or request.amount or 0) < 0:
+            raise errors.ValidationFailed.field(
+                "$.expiryAfter",
+                "cannot be used when deducting points (Gameball's rule); leave it out",
+            )
         started = self._submitter.timer()
         at = event_time(request.transactionTime, "$.transactionTime", self._submitter.clock())
         body = _body(request)

@@ -78,12 +78,14 @@ class Submitter:
     def _check(self, rules: Callable[[Admission], None], limited: bool) -> Check:
         offline_for = self._connectivity.offline_for()
         too_long = offline_for > self._limits.max_offline_age
-        if not limited or (not self._connectivity.offline and not too_long):
-            return rules
+        offline = limited and (self._connectivity.offline or too_long)
         limits = self._limits
 
         def check(admission: Admission) -> None:
+            id_free(admission)
             rules(admission)
+            if not offline:
+                return
             if too_long:
                 raise errors.OfflineLimitReached(
                     f"This terminal has been offline for {offline_for / 3600:.1f} hours, longer "
@@ -94,6 +96,20 @@ class Submitter:
             within_limits(admission, limits)
 
         return check
+
+
+def id_free(admission: Admission) -> None:
+    """Gameball keeps one list of transaction ids for payments, orders, refunds, cashback and
+    manual points: an id this terminal already used for another of them is taken."""
+    taken = admission.id_taken_by
+    if taken is None:
+        return
+    kind, _, used = taken.partition(":")
+    raise errors.TransactionIdTaken(
+        f"{used!r} is already the id of a {kind} stored on this terminal, and Gameball keeps one "
+        "list of ids for payments, orders, refunds, cashback and manual points; give this call "
+        "its own id"
+    )
 
 
 def within_limits(admission: Admission, limits: OfflineLimits) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 import msgspec
 
 from .. import errors
-from ..errors import GameballAuthError, GameballError, GameballRejected
+from ..delivery.pacing import Pacer, RateBudgetSpent
+from ..errors import GameballAuthError, GameballError, GameballRateLimited, GameballRejected
 from ..gameball.client import UpstreamClient
 from ..gameball.codes import Code, for_cashier
 from ..gameball.paths import REDEEM_PATH, hold_path
@@ -63,6 +64,7 @@ class Redeemer:
         upstream: UpstreamClient,
         transaction_clock: TransactionClock,
         merchant: GbMerchant,
+        pacer: Pacer,
         budget: float,
         locks: KeyedLocks,
         spawn: Callable[[Coroutine[Any, Any, None]], Awaitable[object]],
@@ -75,6 +77,7 @@ class Redeemer:
         self._upstream = upstream
         self._tx_clock = transaction_clock
         self._merchant = merchant
+        self._pacer = pacer
         self._budget = budget
         self._locks = locks
         self._spawn = spawn
@@ -89,13 +92,19 @@ class Redeemer:
         for row in await self._book.redeeming():
             await self._spawn(self._settle_later(row.hold_reference, row.checkout_id))
 
-    async def settle(self, row: HoldRow, deadline: float, *, remember_failure: bool) -> HoldAnswer:
+    async def settle(
+        self, row: HoldRow, deadline: float, *, remember_failure: bool, live: bool = True
+    ) -> HoldAnswer:
         """Redeem the hold (again, with the same transaction id) until Gameball's answer says
         for sure whether it is redeemed; past the deadline say so and keep asking in the
         background. ``remember_failure``: the POS was told "unknown", so a definite "not
-        redeemed" is kept for its resend."""
+        redeemed" is kept for its resend. ``live``: a cashier waits (paced before replay)."""
         uncertain = bool(row.redeem_uncertain)
         while (remaining := deadline - self._timer()) > 0.01:
+            try:
+                await self._pacer.acquire(live=live, within=remaining)
+            except RateBudgetSpent:
+                break  # no slot in the account's rate budget in time: as past the deadline
             try:
                 async with asyncio.timeout(remaining):
                     redeemed = await self._upstream.call(
@@ -132,6 +141,8 @@ class Redeemer:
                 refused = for_cashier(exc, subject="the redemption")
                 raise await self._not_redeemed(row, remember_failure, refused) from None
             except (GameballError, TimeoutError) as exc:
+                if isinstance(exc, GameballRateLimited):
+                    self._pacer.rate_limited(exc.retry_after)
                 if isinstance(exc, TimeoutError) or exc.outcome_unknown:
                     uncertain = await self._in_doubt(row, uncertain)
                 if not uncertain:
@@ -162,7 +173,8 @@ class Redeemer:
                     if row is None or row.state != "redeeming":
                         return
                     try:
-                        await self.settle(row, self._timer() + self._budget, remember_failure=True)
+                        deadline = self._timer() + self._budget
+                        await self.settle(row, deadline, remember_failure=True, live=False)
                     except errors.RedemptionOutcomeUnknown:
                         continue
                     except errors.ApiError as exc:

@@ -38,7 +38,7 @@ class HoldRenewal:
     async def replace(self, item: Item) -> Replacement:
         reference = item.hold_reference or ""
         hold = await self._book.by_reference(reference)
-        absorbed = (hold.hold_points, hold.hold_amount) if hold is not None else None
+        absorbed = (hold.hold_points, hold.hold_amount) if hold is not None else _at_stake(item)
         if hold is not None and hold.customer_id != item.customer_id:
             return _earn_only(
                 "the hold belongs to another customer; nothing was redeemed", absorbed
@@ -95,7 +95,9 @@ class HoldRenewal:
                 raise
             log.warning("re-hold for outbox item %d refused (%s)", item.id, exc.code)
             return _earn_only(f"{why} ({exc.message})", absorbed)
-        return Replacement(reference=held.holdReference, outcome="reheld")
+        # What the till discounted rides along on the row: if this fresh hold lapses too,
+        # finance still sees what the sale was worth.
+        return Replacement(reference=held.holdReference, outcome="reheld", absorbed=absorbed)
 
     async def give_back(self, reference: str) -> None:
         try:
@@ -115,3 +117,10 @@ class HoldRenewal:
 
 def _earn_only(why: str, absorbed: tuple[float, float] | None) -> Replacement:
     return Replacement(reference=None, outcome="redemption_failed", note=why, absorbed=absorbed)
+
+
+def _at_stake(item: Item) -> tuple[float, float] | None:
+    """The points and value a re-held sale carries from the hold it first named."""
+    if item.absorbed_points is None or item.absorbed_value is None:
+        return None
+    return (item.absorbed_points, item.absorbed_value)

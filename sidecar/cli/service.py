@@ -12,11 +12,12 @@ import aiohttp
 import msgspec
 
 from ..app import create_app, serve
-from ..config import load_config
+from ..config import load_config, redacted_url
 from ..credentials import load_secrets
 from ..errors import CommandError, ConfigError, StorageError
 from ..logs import configure_logging
 from ..status import StatusReport
+from ..web.statuspage import pacing_text
 from .common import EXIT_ATTENTION, EXIT_CONFIG, EXIT_OK, config_option, config_path
 
 
@@ -80,6 +81,7 @@ def _check_config(args: argparse.Namespace) -> int:
     config = load_config(path, os.environ)
     secrets = load_secrets(config, os.environ)
     summary = msgspec.to_builtins(config)
+    summary["pacing"]["shared_url"] = redacted_url(config.pacing.shared_url)
     summary["secrets"] = {
         "api_key": "set" if secrets.api_key else "MISSING",
         "secret_key": "set" if secrets.secret_key else "MISSING",
@@ -162,6 +164,7 @@ def describe_status(report: StatusReport) -> str:
         f"  Waiting to send: {outbox.queued} (oldest {outbox.oldestQueuedAgeSeconds:.0f} s)",
         f"  Last sync:      {outbox.lastSyncAt or 'never'}",
         f"  Dead letters:   {outbox.deadLetters}   redemption_failed: {outbox.redemptionFailed}",
+        f"  Rate budget:    {pacing_text(report.pacing)}",
     ]
     if report.attention:
         lines.append("Needs attention:")

@@ -98,7 +98,7 @@ class Dispatcher:
         if budget is None:
             await self._scheduler.spawn(self._flight(item))
             return stored
-        delivery = self._scheduler.shield(self._flight(item))
+        delivery = self._scheduler.shield(self._flight(item, live=True))
         try:
             await asyncio.wait_for(delivery, timeout=max(0.0, budget - (self._timer() - started)))
         except TimeoutError:
@@ -131,6 +131,7 @@ class Dispatcher:
         self._wake.set()
 
     def recovered(self) -> None:
+        self._pacer.reconnected()  # replay starts after a random delay, live calls at once
         self._due_now = True
         self._wake.set()
 
@@ -206,11 +207,11 @@ class Dispatcher:
             started += 1
         return started
 
-    def _flight(self, item: Item) -> Coroutine[Any, Any, None]:
+    def _flight(self, item: Item, *, live: bool = False) -> Coroutine[Any, Any, None]:
         """The delivery of a claimed row, known as in flight from now (not only once the
         coroutine starts), so a resend arriving meanwhile waits for its answer."""
         landed = self._flights[item.id] = asyncio.Event()
-        return self._deliver(item, landed)
+        return self._deliver(item, landed, live)
 
     async def _tell_delivered(self, customer_id: str) -> None:
         for listener in self._on_delivered:
@@ -219,10 +220,11 @@ class Dispatcher:
             except Exception:  # the row is delivered whatever a listener does
                 log.exception("a listener of deliveries failed")
 
-    async def _deliver(self, item: Item, landed: asyncio.Event) -> None:
-        """Send one claimed row, from replay or a till, and free its customer's lane after."""
+    async def _deliver(self, item: Item, landed: asyncio.Event, live: bool) -> None:
+        """Send one claimed row, from replay or a till (``live``: before replay), and free its
+        customer's lane after."""
         try:
-            verdict = await self._sender.deliver(item)
+            verdict = await self._sender.deliver(item, live=live)
             if verdict == "delivered":
                 self.last_delivered_at = self._clock()
                 await self._tell_delivered(item.customer_id)
@@ -238,14 +240,14 @@ class Dispatcher:
 
     def _replay_may_send(self) -> bool:
         return (not self._connectivity.offline or self._connectivity.probe_due()) and not (
-            self._pacer.paused
+            self._pacer.paused or self._pacer.replay_held_for() > 0
         )
 
     async def _idle_wait(self) -> float:
         if len(self._tasks) >= self._concurrency:
             return IDLE_TICK * 5  # a finishing delivery wakes us
-        if self._pacer.paused:
-            return self._pacer.pause_remaining()
+        if self._pacer.paused or self._pacer.replay_held_for() > 0:
+            return max(self._pacer.pause_remaining(), self._pacer.replay_held_for())
         if self._connectivity.offline:
             return max(0.05, min(IDLE_TICK, self._connectivity.seconds_to_next_probe()))
         if self._alarm.raised:

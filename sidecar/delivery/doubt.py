@@ -20,7 +20,9 @@ class Unknown(msgspec.Struct, frozen=True):
     why: str
 
 
-async def landed(item: Item, upstream: UpstreamClient, pacer: Pacer) -> bool | Unknown:
+async def landed(
+    item: Item, upstream: UpstreamClient, pacer: Pacer, *, live: bool = False
+) -> bool | Unknown:
     """True: the row's call is in its customer's ledger; False: it is not (the id is another
     call's). A 429 or refused keys are raised, like any call's."""
     body = msgspec.json.decode(item.body)
@@ -29,7 +31,7 @@ async def landed(item: Item, upstream: UpstreamClient, pacer: Pacer) -> bool | U
     if transaction_id is None or not isinstance(customer_id, str) or not types:
         return True  # a call that writes no ledger row under an id of its own
     try:
-        await pacer.acquire()  # the lookup is a call on the account's budget too
+        await pacer.acquire(live=live)  # the lookup is a call on the account's budget too
         found = await has_transaction(upstream, customer_id, transaction_id, types)
     except (GameballRateLimited, GameballAuthError):
         raise

@@ -15,7 +15,8 @@ class Replacement(msgspec.Struct, frozen=True, kw_only=True):
     reference: str | None  # the fresh hold, or None: send the sale earn-only
     outcome: Literal["reheld", "redemption_failed"]
     note: str | None = None  # why nothing was redeemed, for finance
-    # The points and money value the till discounted that will not be redeemed (the merchant's).
+    # The points and money value the till discounted: for redemption_failed, what will not be
+    # redeemed (the merchant's); for reheld, what the fresh hold stands for.
     absorbed: tuple[float, float] | None = None
 
 

@@ -1,12 +1,30 @@
 """Keeps calls to Gameball inside its account-wide rate limits (sliding windows, e.g. 30 per
-second and 360 per 30 seconds), and after a 429 pauses everything, then resumes slowly."""
+second and 360 per 30 seconds), live calls first: a cashier's call takes the next slot ahead of
+any waiting replay and may use a slice of each window replay may not, so it never queues behind
+the backlog. The budget is this sidecar's share of the account's, or the fleet's one budget in
+Redis when there is one; after a 429 the rate backs off (static pause, or AIMD), and replay
+after a reconnect starts after a random delay, so a fleet's tills do not all start at once."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal
+
+import backoff
+
+from ..errors import GameballError
+from .aimd import RateControl
+from .shared import SharedBudget
+from .windows import Windows
+
+SharedState = Literal["off", "redis", "fallback"]
+
+
+class RateBudgetSpent(GameballError):
+    """Not sent: the account's rate budget has no room for this call within its time budget."""
 
 
 class Pacer:
@@ -17,65 +35,152 @@ class Pacer:
         enabled: bool = True,
         pause_seconds: float = 30.0,
         restart_rate: float = 1.0,
+        aimd: bool = False,
+        local_share: float = 1.0,
+        live_reserve: float = 0.0,
+        reconnect_jitter: float = 0.0,
+        shared: SharedBudget | None = None,
         timer: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter: Callable[[float], float] = backoff.full_jitter,
     ) -> None:
-        # Windows are kept 5% longer than Gameball's: calls arrive with network jitter, and it is
-        # Gameball's count at arrival, not ours at sending, that must stay inside the limit.
-        self._windows = [(limit, span * 1.05, deque[float]()) for limit, span in windows]
+        """``local_share`` (0, 1]: the part of the account's budget used without a shared one;
+        ``live_reserve``: the part of each window only live calls may fill; ``shared``: the
+        fleet's budget in Redis; ``reconnect_jitter``: the longest delay before replay starts
+        after Gameball is back (``jitter`` draws it)."""
+        self._windows = Windows(windows, reserve=live_reserve)
         self._enabled = enabled
-        self._pause_seconds = pause_seconds
-        self._restart_rate = restart_rate
-        self._full_rate = min((limit / span for limit, span in windows), default=float("inf"))
+        self._local_share = local_share
+        self._shared = shared
+        self._share = self._target_share()
+        self._rate = RateControl(
+            ceiling=self._windows.rate(self._share),
+            aimd=aimd,
+            pause_seconds=pause_seconds,
+            restart_rate=restart_rate,
+            timer=timer,
+        )
         self._timer = timer
         self._sleep = sleep
-        self.paused_until = 0.0
-        # After a 429: a slow rate that doubles every second without another 429.
-        self._slow_rate: float | None = None
-        self._last_send = 0.0
-        self._last_ramp = 0.0
+        self._jitter = jitter
+        self._reconnect_jitter = reconnect_jitter
+        self._last_send = -math.inf
+        self._replay_from = -math.inf
+        # Live calls waiting for a slot; replay takes none while there is one.
+        self._live_waiting = 0
+        self._no_live = asyncio.Event()
+        self._no_live.set()
 
     @property
     def paused(self) -> bool:
-        return self._timer() < self.paused_until
+        return self._timer() < self._rate.paused_until
 
     def pause_remaining(self) -> float:
-        return max(0.0, self.paused_until - self._timer())
+        return max(0.0, self._rate.paused_until - self._timer())
 
-    def rate_limited(self) -> None:
-        """Gameball answered 429: the whole account is over budget, so every sender waits."""
-        now = self._timer()
-        self.paused_until = now + self._pause_seconds
-        self._slow_rate = self._restart_rate
-        self._last_ramp = self.paused_until
+    def replay_held_for(self) -> float:
+        """Seconds replay still waits after a reconnect (the jittered start)."""
+        return max(0.0, self._replay_from - self._timer())
 
-    async def acquire(self) -> None:
-        """Wait until one more call fits every window, then count it."""
-        while True:
-            wait = self._wait_needed(self._timer())
-            if wait <= 0:
+    @property
+    def shared_budget(self) -> SharedState:
+        return "off" if self._shared is None else self._shared.state
+
+    @property
+    def aimd(self) -> bool:
+        return self._rate.aimd
+
+    def rate(self) -> tuple[float, float]:
+        """(calls per second allowed now, the ceiling: this sidecar's share of the budget)."""
+        self._current_share()
+        return self._rate.rate(), self._rate.ceiling
+
+    def rate_limited(self, retry_after: float | None = None) -> None:
+        """Gameball answered 429: the whole account is over budget, so every sender waits
+        (at least ``retry_after`` seconds, when Gameball said so) and the rate backs off."""
+        self._rate.rate_limited(retry_after)
+
+    def reconnected(self) -> None:
+        """Gameball is reachable again: replay waits a random part of the jitter first (live
+        calls do not)."""
+        if self._reconnect_jitter > 0:
+            self._replay_from = self._timer() + self._jitter(self._reconnect_jitter)
+
+    async def acquire(self, *, live: bool = False, within: float | None = None) -> None:
+        """Wait until one more call fits, then count it. ``live``: a cashier is waiting; it
+        goes before replay, and ``within`` seconds (its budget) is the longest it will wait:
+        ``RateBudgetSpent`` at once when no slot can come in time."""
+        deadline = None if within is None else self._timer() + within
+        if live:
+            self._live_waiting += 1
+            self._no_live.clear()
+        try:
+            while True:
+                if not live and self._live_waiting:
+                    await self._no_live.wait()
+                    continue
                 now = self._timer()
-                for _, _, sent in self._windows:
-                    sent.append(now)
-                self._last_send = now
-                return
-            await self._sleep(wait)
+                wait = self._wait_needed(now, live)
+                if wait <= 0:
+                    taken = await self._take(now, live)
+                    if taken is None:
+                        continue  # Redis just failed: look again, on the local share
+                    if taken <= 0:
+                        return
+                    wait = taken
+                if deadline is not None and now + wait > deadline:
+                    raise RateBudgetSpent(
+                        "Gameball's rate limit for this account leaves no room for this call "
+                        "within its time budget",
+                        outcome_unknown=False,
+                    )
+                await self._sleep(wait)
+        finally:
+            if live:
+                self._live_waiting -= 1
+                if not self._live_waiting:
+                    self._no_live.set()
 
-    def _wait_needed(self, now: float) -> float:
-        wait = self.paused_until - now
+    def _wait_needed(self, now: float, live: bool) -> float:
+        wait = self._rate.paused_until - now
+        if not live:
+            wait = max(wait, self._replay_from - now)
         if not self._enabled:
             return wait
-        for limit, span, sent in self._windows:
-            while sent and sent[0] <= now - span:
-                sent.popleft()
-            if len(sent) >= limit:
-                wait = max(wait, sent[0] + span - now)
-        if self._slow_rate is not None:
-            if now - self._last_ramp >= 1.0:
-                self._slow_rate *= 2
-                self._last_ramp = now
-                if self._slow_rate >= self._full_rate:
-                    self._slow_rate = None
-            if self._slow_rate is not None:
-                wait = max(wait, self._last_send + 1.0 / self._slow_rate - now)
+        wait = max(wait, self._windows.wait(now, live=live, share=self._current_share()))
+        if not live:
+            # Live calls count toward the rate but are not spaced by it: a cashier waits for
+            # no one's backoff but the account's windows.
+            wait = max(wait, self._rate.spacing_wait(now, self._last_send))
         return wait
+
+    async def _take(self, now: float, live: bool) -> float | None:
+        """Count the call here (and in the shared budget): 0 when it may go, else seconds to
+        wait, or None to look again because the share just changed."""
+        taken = self._windows.take(now)
+        if self._enabled and self._shared is not None and self._shared.state == "redis":
+            wait = await self._shared.take(live=live, limits=self._windows.shared_limits())
+            self._windows.give_back(taken)
+            if wait is None or wait > 0:
+                return wait
+            # Counted from when the call goes, not from before Redis was asked.
+            self._windows.take(self._timer())
+        self._last_send = self._timer()
+        return 0.0
+
+    def _target_share(self) -> float:
+        """All of the account's budget while the fleet's shared one decides; else this
+        sidecar's local share of it."""
+        healthy = self._shared is not None and self._shared.state == "redis"
+        return 1.0 if healthy else self._local_share
+
+    def _current_share(self) -> float:
+        share = self._target_share()
+        if share != self._share:
+            self._share = share
+            self._rate.set_ceiling(self._windows.rate(share))
+        return share
+
+    async def close(self) -> None:
+        if self._shared is not None:
+            await self._shared.close()

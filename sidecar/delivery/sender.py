@@ -70,26 +70,29 @@ class Sender:
         self._on_verdict = on_verdict
         # Rows whose call has left the pacer and is on its way to Gameball right now.
         self._on_the_wire: set[int] = set()
+        self._live: set[int] = set()  # rows a cashier waits for
 
     def on_the_wire(self, item_id: int) -> bool:
         return item_id in self._on_the_wire
 
-    async def deliver(self, item: Item) -> Verdict:
-        """Send the row (already claimed ``inflight``) once; record and return the verdict."""
+    async def deliver(self, item: Item, *, live: bool = False) -> Verdict:
+        """Send the row (claimed ``inflight``) once, before replay if ``live``; record it."""
+        if live:
+            self._live.add(item.id)
         try:
             verdict = await self._record(item)
         except StorageError as exc:
             log.error("outbox item %d: its outcome could not be written (%s)", item.id, exc)
             await self.requeue_after_crash(item, reason=f"outcome not written: {exc}")
             verdict = "retry"
+        finally:
+            self._live.discard(item.id)
         self._on_verdict(item.kind, verdict)
         return verdict
 
     async def requeue_after_crash(self, item: Item, reason: str = "internal error") -> None:
-        """Something other than Gameball interrupted this row (a bug, or a write the disk
-        refused, perhaps after Gameball took the call): put it back in the queue, as a send
-        whose outcome is unknown. The disk may refuse this too, so keep trying while the caller
-        still holds the customer's lane."""
+        """A bug or a refused disk write (perhaps after Gameball took the call) interrupted this
+        row: queue it again, outcome unknown, retrying while the caller holds the lane."""
         attempt = 0
         while True:
             now = self._clock()
@@ -131,7 +134,7 @@ class Sender:
         return "delivered"
 
     async def _send(self, item: Item) -> dict[str, Any]:
-        await self._pacer.acquire()
+        await self._pacer.acquire(live=item.id in self._live)
         self._on_the_wire.add(item.id)
         try:
             return await self._call(item)
@@ -147,7 +150,7 @@ class Sender:
     async def _failed(self, item: Item, exc: GameballError) -> Verdict:
         now = self._clock()
         if isinstance(exc, GameballRateLimited):
-            self._pacer.rate_limited()
+            self._pacer.rate_limited(exc.retry_after)
             await self._outbox.retry_later(
                 item.id, at=now, error=exc.message, code=exc.http_status, now=now, counts=False
             )
@@ -236,7 +239,7 @@ class Sender:
         """An "already" after a send whose answer was lost: delivered if it is ours, refused if
         the id is another call's, asked again later when that cannot be known now."""
         try:
-            ours = await landed(item, self._upstream, self._pacer)
+            ours = await landed(item, self._upstream, self._pacer, live=item.id in self._live)
         except GameballError as lookup:
             return await self._failed(item, lookup)
         if ours is True:
@@ -258,7 +261,7 @@ class Sender:
         """Gameball no longer has the hold this sale burns: a fresh hold for the same customer,
         or the earning alone, flagged ``redemption_failed`` for finance."""
         try:
-            await self._pacer.acquire()  # the fresh hold is a call on the account's budget
+            await self._pacer.acquire(live=item.id in self._live)  # the fresh hold counts too
             rewritten, fresh = await self._rewrites.without_stale_hold(item)
         except GameballError as exc:
             return await self._failed(item, exc)

@@ -106,7 +106,13 @@ class UpstreamClient:
                 payload = await response.read()
                 failure = None
                 outcome = "rejected"
-                result = _interpret(response.status, response.content_type, payload, result_type)
+                result = _interpret(
+                    response.status,
+                    response.content_type,
+                    payload,
+                    result_type,
+                    retry_after=response.headers.get("Retry-After"),
+                )
                 outcome = "ok"
                 return result
         except GameballRateLimited:
@@ -137,7 +143,14 @@ class UpstreamClient:
                 self.connectivity.record_failure(failure, probe=probe)
 
 
-def _interpret(status: int, content_type: str, payload: bytes, result_type: type[T]) -> T:
+def _interpret(
+    status: int,
+    content_type: str,
+    payload: bytes,
+    result_type: type[T],
+    *,
+    retry_after: str | None = None,
+) -> T:
     if 200 <= status < 300:
         try:
             return msgspec.json.decode(payload or b"{}", type=result_type)
@@ -146,7 +159,9 @@ def _interpret(status: int, content_type: str, payload: bytes, result_type: type
                 f"Gameball answered {status} with an unreadable body ({exc})", http_status=status
             ) from None
     if status == 429:
-        raise GameballRateLimited("Gameball rate limit reached (429)", http_status=status)
+        limited = GameballRateLimited("Gameball rate limit reached (429)", http_status=status)
+        limited.retry_after = _seconds(retry_after)
+        raise limited
     error = _read_error(content_type, payload)
     if status >= 500 or (error is None and not 400 <= status < 500):
         kind = "an HTML page" if "html" in content_type else f"HTTP {status}"
@@ -167,6 +182,16 @@ def _interpret(status: int, content_type: str, payload: bytes, result_type: type
     if error.code == Code.CUSTOMER_BUSY or status in TRY_AGAIN_STATUSES:
         raise GameballBusy(message, http_status=status, code=error.code)
     raise GameballRejected(message, http_status=status, code=error.code)
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """Retry-After as delta-seconds (an HTTP date is not trusted: the clocks may disagree),
+    capped at 5 minutes so a wrong header cannot stop replay for hours."""
+    try:
+        seconds = float((retry_after or "").strip())
+    except ValueError:
+        return None
+    return min(300.0, seconds) if seconds >= 0 else None
 
 
 class _Error(msgspec.Struct, frozen=True):

@@ -17,7 +17,17 @@ from ..errors import SealError
 from ..timefmt import iso_ms
 from . import queries
 from .database import Database
-from .rows import TIME_FIELDS, Admission, Check, HoldFacts, Item, NewItem, Stored, Totals
+from .rows import (
+    ONE_ID_LIST,
+    TIME_FIELDS,
+    Admission,
+    Check,
+    Item,
+    NewItem,
+    Stored,
+    Totals,
+    hold_facts,
+)
 from .sealing import CHECK_PLAINTEXT, MARKER, Sealer
 
 KEY_CHECK = "sealing:check"
@@ -56,20 +66,26 @@ class Outbox:
             "customer": new.customer_id,
             "ms": new.tx_ms,
             "key": new.idem_key,
+            "tx": new.idem_key.partition(":")[2] if new.kind in ONE_ID_LIST else None,
         }
         async with self._db.serialized() as statements:
             read = await statements.fetchone(queries.ADMISSION, params)
-            hold_named_by, lock_named_by, count, amount, waits, ahead, tx_ms = read[6:13]
-            if read[13] is not None:
-                return Stored(item=self._item(read[13:]), created=False, claimed=False)
+            hold_named_by, lock_named_by, count, amount, waits, ahead, tx_ms, taken = read[6:14]
+            hold_expires_at, provisional = read[14:16]
+            if read[16] is not None:
+                return Stored(item=self._item(read[16:]), created=False, claimed=False)
             if check is not None:
                 check(
                     Admission(
                         new=new,
-                        hold=_facts(*read[0:3]),
-                        lock=_facts(*read[3:6]),
+                        hold=hold_facts(
+                            read[0], read[1], read[2], hold_expires_at, bool(provisional)
+                        ),
+                        lock=hold_facts(*read[3:6]),
                         hold_named_by=hold_named_by,
                         lock_named_by=lock_named_by,
+                        id_taken_by=taken,
+                        now=now,
                         open_count=int(count),
                         open_amount=float(amount),
                     )
@@ -120,6 +136,10 @@ class Outbox:
 
     async def by_key(self, idem_key: str) -> Item | None:
         row = await self._db.fetchone(queries.SELECT_BY_KEY, (idem_key,))
+        return self._item(row) if row else None
+
+    async def latest_of_kind(self, kind: str, customer_id: str) -> Item | None:
+        row = await self._db.fetchone(queries.SELECT_LATEST_OF_KIND, (kind, customer_id))
         return self._item(row) if row else None
 
     async def ready_heads(self, now: float, limit: int) -> list[Item]:
@@ -264,12 +284,6 @@ class Outbox:
             result = self._sealer.open(item.result) if item.result else item.result
             item = msgspec.structs.replace(item, body=self._sealer.open(item.body), result=result)
         return item
-
-
-def _facts(customer_id: str | None, state: str, claimed_by: str | None) -> HoldFacts | None:
-    if customer_id is None:
-        return None
-    return HoldFacts(customer_id=customer_id, state=state, claimed_by=claimed_by)
 
 
 def _retime(body: bytes, field: str, tx_ms: int) -> bytes:

@@ -87,6 +87,9 @@ COLUMNS = (
     "hold_action, lock_reference, absorbed_points, absorbed_value"
 )
 SELECT_BY_KEY = f"SELECT {COLUMNS} FROM outbox WHERE idem_key = ?"
+SELECT_LATEST_OF_KIND = (
+    f"SELECT {COLUMNS} FROM outbox WHERE kind = ? AND customer_id = ? ORDER BY id DESC LIMIT 1"
+)
 SELECT_BY_ID = f"SELECT {COLUMNS} FROM outbox WHERE id = ?"
 # Everything a new row's admission depends on, in one read: the row already stored under its
 # key (if any), the hold it names, the open totals, whether what it waits for is still open,
@@ -116,6 +119,11 @@ ADMISSION = f"""
              SELECT ms + 1 FROM free WHERE EXISTS (
                  SELECT 1 FROM outbox WHERE customer_id = :customer AND tx_ms = free.ms))
          SELECT MAX(ms) FROM free),
+        (SELECT idem_key FROM outbox WHERE :tx IS NOT NULL AND idem_key != :key AND idem_key IN
+            ('payment:' || :tx, 'order:' || :tx, 'cashback:' || :tx, 'manual:' || :tx,
+             'refund:' || :tx) LIMIT 1),
+        (SELECT expires_at FROM holds WHERE hold_reference = :hold),
+        (SELECT provisional FROM holds WHERE hold_reference = :hold),
         o.*
     FROM outbox_totals AS t
     LEFT JOIN (SELECT {COLUMNS} FROM outbox WHERE idem_key = :key) AS o

@@ -22,6 +22,8 @@ Kind = Literal[
 State = Literal["pending", "inflight", "delivered", "dead", "discarded"]
 HoldAction = Literal["burn", "release"]
 # The field of each kind's body that carries its event time (kept distinct per customer).
+# The kinds whose POS id is the call's transaction id at Gameball, one list for all of them.
+ONE_ID_LIST = frozenset({"payment", "order", "refund", "cashback", "manual"})
 TIME_FIELDS: dict[str, str] = {
     "payment": "paymentDate",
     "order": "orderDate",
@@ -94,6 +96,8 @@ class HoldFacts(msgspec.Struct, frozen=True, kw_only=True):
     customer_id: str
     state: str
     claimed_by: str | None
+    expires_at: float | None = None  # holds only (coupon locks leave it out)
+    provisional: bool = False
 
 
 class Admission(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,8 +110,12 @@ class Admission(msgspec.Struct, frozen=True, kw_only=True):
     # known even for holds made elsewhere.
     hold_named_by: str | None = None
     lock_named_by: str | None = None
+    # Another stored call whose Gameball transaction id is this row's (Gameball keeps one list
+    # of ids for payments, orders, cashback, manual points and refunds), by key.
+    id_taken_by: str | None = None
     open_count: int
     open_amount: float
+    now: float = 0.0
 
 
 Check = Callable[[Admission], None]
@@ -128,3 +136,22 @@ class Totals(msgspec.Struct, frozen=True, kw_only=True):
     absorbed_points: float  # of every redemption_failed row
     absorbed_value: float
     struggling: int
+
+
+def hold_facts(
+    customer_id: str | None,
+    state: str,
+    claimed_by: str | None,
+    expires_at: float | None = None,
+    provisional: bool = False,
+) -> HoldFacts | None:
+    """What a stored row may depend on of the hold (or coupon lock) it names, if known here."""
+    if customer_id is None:
+        return None
+    return HoldFacts(
+        customer_id=customer_id,
+        state=state,
+        claimed_by=claimed_by,
+        expires_at=expires_at,
+        provisional=provisional,
+    )

@@ -90,6 +90,11 @@ class Metrics:
             "Money value the tills discounted that Gameball did not redeem (redemption_failed).",
             registry=r,
         )
+        self.shared_budget_fallback = Gauge(
+            "sidecar_pacing_shared_budget_fallback",
+            "1 while the shared Redis rate budget does not answer (pacing on the local share).",
+            registry=r,
+        )
         self.database_bytes = Gauge(
             "sidecar_database_bytes", "Size of the SQLite database.", registry=r
         )
@@ -121,6 +126,7 @@ class Metrics:
         self.online.set(1 if report.connectivity.state == "online" else 0)
         self.offline_seconds.set(report.connectivity.offlineForSeconds)
         self.alarm.set(1 if report.alarm.raised else 0)
+        self.shared_budget_fallback.set(1 if report.pacing.sharedBudget == "fallback" else 0)
         self.database_bytes.set(report.database.sizeBytes)
         self.database_limit.set(report.database.limitBytes)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from ..status import AlarmReport, DatabaseReport, OutboxReport, StatusReport
+from ..status import AlarmReport, DatabaseReport, OutboxReport, PacingReport, StatusReport
 
 REFRESH_SECONDS = 5
 
@@ -45,6 +45,7 @@ def render(status: StatusReport) -> str:
         ("Gameball state since", connectivity.since),
         ("Last connection problem", connectivity.lastFailure or "none"),
         ("Earning rules fetched", status.earningRules.fetchedAt or "never"),
+        ("Gameball rate budget", pacing_text(status.pacing)),
         ("Database", f"{status.database.path} ({_size(status.database)})"),
         ("Version", status.version),
     ]
@@ -109,6 +110,20 @@ def _verdict(
     if outbox.queued:
         return "ok", "Online: catching up", f"Sending {outbox.queued} stored sale(s) now."
     return "ok", "Loyalty is working", "Gameball is reachable and nothing is waiting."
+
+
+def pacing_text(pacing: PacingReport) -> str:
+    """The pacing mode in words (the page and ``gameball-sidecar status`` say the same)."""
+    budget = {
+        "redis": "shared with the other tills (Redis)",
+        "fallback": "Redis NOT answering: this till's local share",
+        "off": "this till's share",
+    }[pacing.sharedBudget]
+    line = f"{budget}; {pacing.mode.upper() if pacing.mode == 'aimd' else pacing.mode} "
+    line += f"{pacing.ratePerSecond:g} of {pacing.ceilingPerSecond:g} calls/s"
+    if pacing.replayHeldForSeconds:
+        line += f"; replay starts in {pacing.replayHeldForSeconds:g} s"
+    return line
 
 
 def _named(name: str | None, unique_id: str) -> str:

@@ -3,8 +3,6 @@ manager typed into a manual-points `reason` is scrubbed like one inside `extra`.
 
 from __future__ import annotations
 
-import pytest
-
 from sidecar.simulator import SimulatorServer
 
 from .common import Client, call
@@ -18,11 +16,6 @@ MANUAL = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: the manual-points `reason` is listed, shown and exported as typed, e-mail "
-    "address and phone number included (only `extra` and lastError are scrubbed)",
-)
 async def test_contact_data_in_a_manual_reason_is_not_listed_or_shown(
     sidecar: Client, simulator: SimulatorServer
 ) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from sidecar.simulator import SimulatorServer
 
 from .common import Client, call
@@ -12,11 +10,6 @@ FIRST = {"mobile": "+201000000001", "customerAttributes": {"displayName": "First
 SECOND = {"mobile": "+201000000002", "customerAttributes": {"displayName": "Second"}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: an upsert's id is a digest of its body, so going back to an earlier body "
-    "(A, B, A) answers the first A's stored outcome and never sends it: Gameball keeps B",
-)
 async def test_changing_a_customer_back_to_an_earlier_body_is_sent_again(
     sidecar: Client, simulator: SimulatorServer
 ) -> None:

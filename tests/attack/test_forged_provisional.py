@@ -4,8 +4,6 @@ redeem anything, so the till must hear that before it gives the discount."""
 
 from __future__ import annotations
 
-import pytest
-
 from sidecar.simulator import SimulatorServer
 from tests.support.clients import go_offline
 from tests.support.fixtures import MakeConfig, MakeSidecar
@@ -20,12 +18,6 @@ SALE = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a sale naming a provisional hold this terminal never made is acknowledged "
-    "(202 offline, 200 online) and later recorded redemption_failed 'the hold expired', "
-    "with no absorbed value",
-)
 async def test_a_sale_naming_an_unknown_provisional_hold_is_refused_at_the_till(
     make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
 ) -> None:

@@ -4,18 +4,11 @@ sale lands, the history cache must not hide it either."""
 
 from __future__ import annotations
 
-import pytest
-
 from sidecar.simulator import SimulatorServer
 
 from .common import Client, call
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: the history page is cached 15 s and not dropped when a sale is delivered; "
-    "the new sale is in neither `transactions` nor `queued` (source 'cache', stale false)",
-)
 async def test_a_sale_delivered_after_a_history_read_is_in_the_next_history(
     sidecar: Client, simulator: SimulatorServer
 ) -> None:

@@ -3,18 +3,11 @@ whatever characters the id rule allows (a colon is allowed)."""
 
 from __future__ import annotations
 
-import pytest
-
 from sidecar.simulator import SimulatorServer
 
 from .common import Client, call
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: history cuts a queued call's id at its first ':' (idem_key.split(':')[1]), "
-    "so paymentId 'till:1:sale:10' is shown as 'till'",
-)
 async def test_queued_entries_in_history_keep_ids_with_colons(
     sidecar: Client, simulator: SimulatorServer
 ) -> None:

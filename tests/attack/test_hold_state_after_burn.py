@@ -3,8 +3,6 @@ not be told it is "active" (a sale naming it again is refused 409 HOLD_ALREADY_U
 
 from __future__ import annotations
 
-import pytest
-
 from sidecar.simulator import SimulatorServer
 from tests.support.clients import finalize, go_offline, hold, with_hold
 from tests.support.fixtures import MakeConfig, MakeSidecar
@@ -12,11 +10,6 @@ from tests.support.fixtures import MakeConfig, MakeSidecar
 from .common import call
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a provisional hold claimed by a queued sale is still reported 'active' "
-    "(claimed_by is not considered), while a second sale naming it gets 409",
-)
 async def test_a_provisional_hold_burned_by_a_queued_sale_is_not_reported_active(
     make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
 ) -> None:

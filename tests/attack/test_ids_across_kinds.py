@@ -10,15 +10,10 @@ import pytest
 from sidecar.simulator import SimulatorServer
 from tests.support.waits import wait_drained
 
-from .common import Client, call, ledger
+from .common import Client, call
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a lost answer then 9004 is matched against the payment's PaymentReward row "
-    "of the same id, so an order that never landed is recorded delivered/already",
-)
-async def test_order_with_a_payments_id_after_a_reset_is_not_counted_delivered(
+async def test_order_with_a_payments_id_is_refused_at_the_till_and_nothing_stored(
     sidecar: Client, simulator: SimulatorServer
 ) -> None:
     paid = await call(
@@ -36,21 +31,35 @@ async def test_order_with_a_payments_id_after_a_reset_is_not_counted_delivered(
         {"customerId": "cust-2002", "orderId": "same-id-1", "totalPaid": 40},
     )
     await wait_drained(sidecar)
-    _, item = await call(sidecar, "GET", f"/v1/outbox/{body['outboxId']}")
 
-    assert paid[0] == 200 and code == 202, body
-    landed = [e for e in ledger(simulator, "cust-2002") if e["transactionId"] == "same-id-1"]
-    assert len(landed) == 1  # only the payment: the order never reached the books
-    assert item["state"] != "delivered", item
+    assert paid[0] == 200 and code == 409, body
+    assert body["error"]["code"] == "TRANSACTION_ID_TAKEN" and "payment" in body["error"]["message"]
+    _, listed = await call(sidecar, "GET", "/v1/outbox")
+    assert [i["kind"] for i in listed["items"]] == ["payment"]
+    assert not [r for r in simulator.sim.requests if r["path"].endswith("/integrations/orders")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a cashback whose transactionId equals an earlier paymentId is recorded "
-    "delivered/already after a dropped answer, though it never earned",
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/v1/finalize-cashback",
+            {"customerId": "cust-1001", "transactionId": "same-id-2", "amount": 50},
+        ),
+        (
+            "/v1/manual-points",
+            {
+                "customerId": "cust-1001",
+                "transactionId": "same-id-2",
+                "username": "mgr",
+                "reason": "goodwill",
+                "points": 5,
+            },
+        ),
+    ],
 )
-async def test_cashback_with_a_payments_id_after_a_dropped_answer_is_not_counted_delivered(
-    sidecar: Client, simulator: SimulatorServer
+async def test_cashback_or_manual_points_with_a_payments_id_are_refused_offline_too(
+    sidecar: Client, simulator: SimulatorServer, path: str, body: dict[str, object]
 ) -> None:
     await call(
         sidecar,
@@ -58,26 +67,13 @@ async def test_cashback_with_a_payments_id_after_a_dropped_answer_is_not_counted
         "/v1/finalize-payment",
         {"customerId": "cust-1001", "paymentId": "same-id-2", "totalPaid": 100},
     )
-    simulator.sim.set_fault("drop_response", paths=["/transactions/cashback"], count=1)
+    await simulator.set_down(True)
 
-    code, body = await call(
-        sidecar,
-        "POST",
-        "/v1/finalize-cashback",
-        {"customerId": "cust-1001", "transactionId": "same-id-2", "amount": 50},
-    )
-    await wait_drained(sidecar)
-    _, item = await call(sidecar, "GET", f"/v1/outbox/{body['outboxId']}")
+    code, answer = await call(sidecar, "POST", path, body)
 
-    assert code == 202, body
-    assert item["state"] != "delivered", item
+    assert code == 409 and answer["error"]["code"] == "TRANSACTION_ID_TAKEN", answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a refundId equal to a paymentId this terminal delivered is sent, refused "
-    "9004 and dead-lettered, and the till is told the id is one 'this terminal did not send'",
-)
 async def test_a_refund_reusing_its_own_payments_id_is_not_blamed_on_another_till(
     sidecar: Client, simulator: SimulatorServer
 ) -> None:
@@ -92,5 +88,7 @@ async def test_a_refund_reusing_its_own_payments_id_is_not_blamed_on_another_til
         sidecar, "POST", "/v1/refund", {"paymentId": "same-id-3", "refundId": "same-id-3"}
     )
 
-    assert code == 409, body
+    assert code == 409 and body["error"]["code"] == "TRANSACTION_ID_TAKEN", body
     assert "did not send" not in body["error"]["message"], body
+    _, listed = await call(sidecar, "GET", "/v1/outbox")
+    assert [i["kind"] for i in listed["items"]] == ["payment"]

@@ -3,8 +3,6 @@ field, not acknowledged and dead-lettered later."""
 
 from __future__ import annotations
 
-import pytest
-
 from sidecar.simulator import SimulatorServer
 from tests.support.clients import go_offline
 
@@ -20,11 +18,6 @@ DEDUCTION = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a deduction with expiryAfter (Gameball's spec: 'it cannot be used when "
-    "deducting points') is acknowledged 202 offline and becomes a dead letter at replay",
-)
 async def test_a_deduction_with_an_expiry_is_refused_naming_the_field(
     sidecar: Client, simulator: SimulatorServer
 ) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from sidecar.simulator import SimulatorServer
 from tests.support.clients import finalize, go_offline, hold, status, with_hold
 from tests.support.fixtures import MakeConfig, MakeSidecar
@@ -14,11 +12,6 @@ from tests.support.fixtures import MakeConfig, MakeSidecar
 ENABLED = {"SIDECAR_OFFLINE_REDEMPTION_ENABLED": "true", "SIDECAR_HOLDS_DEFAULT_TTL": "1"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: an expired provisional hold stops counting as outstanding, yet a sale may "
-    "still burn it, so two checkouts redeem past max_share_of_balance",
-)
 async def test_expired_provisional_holds_still_burned_stay_within_the_share_cap(
     make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
 ) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from sidecar.simulator import SimulatorServer
 from tests.support.clients import finalize, go_offline, hold, outbox_item, with_hold
 from tests.support.fixtures import MakeConfig, MakeSidecar
@@ -21,12 +19,6 @@ def holds_made(simulator: SimulatorServer) -> list[dict[str, Any]]:
     return [r for r in simulator.sim.requests if r["path"].endswith(HOLD) and r["method"] == "POST"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: once re-held, the row names the fresh hold, which is not in the hold book; "
-    "when that hold lapses the sale is recorded redemption_failed with absorbedPoints None "
-    "(status: 'worth 0.00') though the till discounted 100 points offline",
-)
 async def test_a_lapsed_rehold_keeps_the_value_the_till_discounted(
     make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
 ) -> None:

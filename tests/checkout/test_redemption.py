@@ -91,6 +91,7 @@ def redeemer(
         upstream=parts.upstream,
         transaction_clock=TransactionClock(parts.time.clock),
         merchant=GbMerchant(uniqueId="merchant-42", branch=GbBranch(uniqueId="branch-7")),
+        pacer=parts.pacer,
         budget=0.3,
         locks=KeyedLocks(),
         spawn=background.spawn,

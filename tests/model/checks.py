@@ -94,12 +94,19 @@ class Checker:
                 )
         elif code in HOLD_CODES:
             self.p.broke("truthful", f"{what} refused {code}, but hold {sale.hold} is free to use")
-        if code in UPSTREAM_TRUTH or code == "UPSTREAM_REJECTED":
+        if code == "TRANSACTION_ID_TAKEN" and self._taken_here(sale):
+            # Gameball keeps one list of ids: one of this terminal's own payments has it.
+            if row is not None:
+                self.p.broke("stored", f"{what} refused {code} here, but a row was stored")
+        elif code in UPSTREAM_TRUTH or code == "UPSTREAM_REJECTED":
             self.told_by_gameball(answer, journal, what)
         if code == "IDEMPOTENCY_CONFLICT":
             self.p.broke("idempotency", f"{what}: a new id refused as a conflict")
         self._limits(sale, answer, what)
         self._stored(sale, answer, row, what)
+
+    def _taken_here(self, sale: Sale) -> bool:
+        return sale.kind == "refund" and sale.sale_id in self.model.payments
 
     def _limits(self, sale: Sale, answer: Answer, what: str) -> None:
         code = answer.code

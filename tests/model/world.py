@@ -38,6 +38,8 @@ SIDECAR_ENV = {
     "SIDECAR_BUDGETS_ESTIMATE": "0.3",
     "SIDECAR_CONNECTIVITY_PROBE_INITIAL": "0.05",
     "SIDECAR_CONNECTIVITY_PROBE_MAX": "0.3",
+    # Replay at once after a reconnect: the model waits for it in bounded time.
+    "SIDECAR_PACING_RECONNECT_JITTER_SECONDS": "0",
     "SIDECAR_OUTBOX_RETRY_BASE": "0.05",
     "SIDECAR_OUTBOX_RETRY_CAP": "0.4",
     # A refund whose payment never comes here gives up after this many tries (a few seconds).

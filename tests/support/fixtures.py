@@ -90,6 +90,8 @@ def make_config(simulator: SimulatorServer, data_dir: Path) -> MakeConfig:
                 "GAMEBALL_BASE_URL": simulator.base_url,
                 "SIDECAR_DATA_DIR": str(data_dir),
                 "SIDECAR_CONNECTIVITY_PROBE_INITIAL": "0.2",
+                # Replay at once after a reconnect; the jitter has its own tests on fake time.
+                "SIDECAR_PACING_RECONNECT_JITTER_SECONDS": "0",
                 **env,
             },
         )

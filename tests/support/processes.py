@@ -71,6 +71,7 @@ class SidecarProcess:
             "SIDECAR_DATA_DIR": str(data_dir),
             "SIDECAR_CONNECTIVITY_PROBE_INITIAL": "0.2",
             "SIDECAR_CONNECTIVITY_PROBE_MAX": "1",
+            "SIDECAR_PACING_RECONNECT_JITTER_SECONDS": "0",
             "PYTHONUNBUFFERED": "1",
             **env,
         }

@@ -11,18 +11,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sidecar import errors
+
+
+def _every(root: type) -> list[type]:
+    """``root`` and every subclass, however deep."""
+    found: list[type] = [root]
+    subclasses: list[type] = root.__subclasses__()
+    for sub in subclasses:
+        found.extend(_every(sub))
+    return found
+
+
+# Every retryable 503 the local API documents ("try again, or carry on without loyalty"),
+# read from the error tree so a new one is known here the day it is added.
 OFFLINE_CODES = frozenset(
     {
-        "OFFLINE_REDEMPTION_UNAVAILABLE",
-        "ESTIMATE_UNAVAILABLE",
-        "BALANCE_UNAVAILABLE",
-        "UPSTREAM_BUSY",
-        "OFFLINE_PAYMENT_LIMIT",
-        "OFFLINE_AMOUNT_LIMIT",
-        "OFFLINE_QUEUE_FULL",
-        "OFFLINE_TOO_LONG",
-        "STORAGE_UNAVAILABLE",
+        getattr(error, "code", "")
+        for error in _every(errors.ApiError)
+        if getattr(error, "status", None) == 503 and getattr(error, "retryable", False)
     }
+    | {"OFFLINE_PAYMENT_LIMIT", "OFFLINE_AMOUNT_LIMIT", "OFFLINE_QUEUE_FULL", "OFFLINE_TOO_LONG"}
 )
 
 

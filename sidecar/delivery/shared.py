@@ -1,0 +1,138 @@
+"""The budget a fleet of sidecars on one Gameball account shares, held in Redis: each call is
+taken from the same sliding windows by one Lua script, one round trip, on Redis's own clock.
+Redis is never on a sale's critical path: each call to it has a short timeout, and one that is
+slow, refused or wrong sends this sidecar back to its local share at once while a background
+probe waits for Redis to answer again."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import secrets
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Literal
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+State = Literal["redis", "fallback"]
+# Good answers in a row before the shared budget is trusted again (a Redis that answers now
+# and then, around the timeout, must not flip every till back and forth).
+RECOVER_AFTER = 3
+
+# ARGV: live ("1"/"0"), a member unique to this call, then per key: live limit, replay limit,
+# span in ms. Returns 0 (taken, counted in every window) or the ms until a slot frees (nothing
+# counted). Redis's clock, not the tills': they need not agree. Entries in the future (Redis's
+# clock stepped back) are dropped, or they would hold the budget shut for as long as the step.
+TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local column = ARGV[1] == '1' and 1 or 2
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local base = 2 + (i - 1) * 3
+  local limit = tonumber(ARGV[base + column])
+  local span = tonumber(ARGV[base + 3])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
+  redis.call('ZREMRANGEBYSCORE', key, '(' .. now, '+inf')
+  local count = redis.call('ZCARD', key)
+  if count >= limit then
+    local edge = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+    wait = math.max(wait, tonumber(edge[2]) + span - now)
+  end
+end
+if wait > 0 then return wait end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[2])
+  redis.call('PEXPIRE', key, tonumber(ARGV[2 + i * 3]))
+end
+return 0
+"""
+
+
+def account_of(api_key: str) -> str:
+    """The account's name in Redis: a digest of its API key, never the key."""
+    return hashlib.sha256(b"gameball-sidecar pacing\0" + api_key.encode()).hexdigest()[:24]
+
+
+class SharedBudget:
+    def __init__(
+        self,
+        *,
+        url: str,
+        account: str,
+        timeout: float,
+        retry_every: float = 1.0,
+        sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep,
+    ) -> None:
+        self._redis = Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),  # no retries inside the timeout: fall back instead
+            health_check_interval=0,
+        )
+        self._script = self._redis.register_script(TAKE)
+        self._account = account
+        self._timeout = timeout
+        self._retry_every = retry_every
+        self._sleep = sleep
+        self._name = secrets.token_hex(6)  # this process, in the members it adds
+        self._calls = itertools.count()
+        self._recovering: asyncio.Task[None] | None = None
+        self.state: State = "redis"
+        self.fallbacks = 0
+        self.last_problem: str | None = None
+
+    async def take(self, *, live: bool, limits: Sequence[tuple[int, int, float]]) -> float | None:
+        """One call from the shared windows ((live limit, replay limit, span) each): 0 when it
+        may go, else the seconds until a slot frees; None when Redis does not answer in time
+        (the caller paces on its local share until the probe finds Redis again)."""
+        if self.state != "redis":
+            return None
+        keys = [f"gameball-sidecar:pacing:{{{self._account}}}:{span:g}s" for *_, span in limits]
+        args: list[str | int] = ["1" if live else "0", f"{self._name}:{next(self._calls)}"]
+        for live_limit, replay_limit, span in limits:
+            args += [live_limit, replay_limit, max(1, round(span * 1000))]
+        try:
+            async with asyncio.timeout(self._timeout):
+                wait_ms = await self._script(keys=keys, args=args)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._fall_back(exc)
+            return None
+        return max(0, int(wait_ms)) / 1000
+
+    def _fall_back(self, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        self.state = "fallback"
+        self.fallbacks += 1
+        self.last_problem = reason
+        log.warning("the shared pacing budget in Redis did not answer (%s); local share", reason)
+        if self._recovering is None or self._recovering.done():
+            self._recovering = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        good = 0
+        while good < RECOVER_AFTER:
+            await self._sleep(self._retry_every)
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await self._redis.ping()
+            except (RedisError, OSError, TimeoutError):
+                good = 0
+                continue
+            good += 1
+        self.state = "redis"
+        log.info("the shared pacing budget in Redis answers again; pacing on it")
+
+    async def close(self) -> None:
+        if self._recovering is not None:
+            self._recovering.cancel()
+            await asyncio.gather(self._recovering, return_exceptions=True)
+        await self._redis.aclose()

@@ -1,0 +1,72 @@
+"""This sidecar's own count of its calls in Gameball's sliding windows (e.g. 30 per second and
+360 per 30 seconds), scaled to its share of the account's budget, with a slice of each window
+kept for live calls: replay fills what a cashier's call leaves."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+
+# Windows are kept 5% longer than Gameball's: calls arrive with network jitter, and it is
+# Gameball's count at arrival, not ours at sending, that must stay inside the limit.
+MARGIN = 1.05
+
+
+class Window:
+    """One (limit, span) pair and the times of the calls sent in it."""
+
+    def __init__(self, limit: int, span: float) -> None:
+        self.limit = limit
+        self.span = span * MARGIN
+        self.sent: deque[float] = deque()
+
+    def limits(self, share: float, reserve: float) -> tuple[int, int]:
+        """(what a live call may fill, what replay may fill) at this share of the budget."""
+        live = max(1, math.floor(self.limit * share + 1e-9))
+        return live, max(1, live - math.ceil(live * reserve - 1e-9))
+
+    def wait(self, now: float, allowed: int) -> float:
+        while self.sent and self.sent[0] <= now - self.span:
+            self.sent.popleft()
+        if len(self.sent) < allowed:
+            return 0.0
+        # The call whose leaving brings the count under ``allowed``.
+        return self.sent[len(self.sent) - allowed] + self.span - now
+
+
+class Windows:
+    def __init__(self, windows: Sequence[tuple[int, float]], *, reserve: float = 0.0) -> None:
+        self._windows = [Window(limit, span) for limit, span in windows]
+        self._reserve = reserve
+
+    def rate(self, share: float) -> float:
+        """The sustained calls per second every window allows at this share."""
+        rates = [w.limits(share, 0.0)[0] / (w.span / MARGIN) for w in self._windows]
+        return min(rates, default=math.inf)
+
+    def wait(self, now: float, *, live: bool, share: float) -> float:
+        """Seconds until one more call fits every window (0: now)."""
+        wait = 0.0
+        for window in self._windows:
+            live_limit, replay_limit = window.limits(share, self._reserve)
+            wait = max(wait, window.wait(now, live_limit if live else replay_limit))
+        return wait
+
+    def take(self, now: float) -> float:
+        for window in self._windows:
+            window.sent.append(now)
+        return now
+
+    def give_back(self, taken: float) -> None:
+        """Un-count a call taken at ``taken`` that did not go after all."""
+        for window in self._windows:
+            try:
+                window.sent.remove(taken)
+            except ValueError:
+                pass  # already out of the window
+
+    def shared_limits(self, share: float = 1.0) -> list[tuple[int, int, float]]:
+        """(live limit, replay limit, span with its margin) of each window, for the budget the
+        fleet shares."""
+        return [(*w.limits(share, self._reserve), w.span) for w in self._windows]
