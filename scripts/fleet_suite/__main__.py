@@ -49,11 +49,20 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="round trip added between the stores and Gameball/Redis, in ms (default 0)",
     )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other setting for every sidecar, e.g. SIDECAR_PACING_SHARED_TIMEOUT=0.5",
+    )
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--keep", action="store_true", help="keep the logs and databases")
     args = parser.parse_args(argv)
     if args.modes is None:
         args.modes = QUICK_MODES if args.quick else ",".join(mode.name for mode in MODES)
+    if any("=" not in setting for setting in args.env):
+        parser.error("--env takes NAME=VALUE")
     unknown = [m for m in args.modes.split(",") if m not in BY_NAME]
     if unknown:
         parser.error(f"unknown mode {unknown[0]!r}; choose from {', '.join(BY_NAME)}")
@@ -65,18 +74,22 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def plan_of(args: argparse.Namespace) -> Plan:
-    env = product_defaults()
+    extra = {}
     if args.jitter is not None:
-        env[JITTER_ENV] = str(args.jitter)
+        extra[JITTER_ENV] = str(args.jitter)
     if args.local_share is not None:
-        env[LOCAL_SHARE_ENV] = str(args.local_share)
+        extra[LOCAL_SHARE_ENV] = str(args.local_share)
+    for setting in args.env:
+        name, _, value = setting.partition("=")
+        extra[name] = value
     return Plan(
         stores=args.stores,
         backlog=args.backlog,
         tills=args.tills,
         seed=args.seed,
-        env=env,
+        env=product_defaults() | extra,
         wan_rtt_s=args.wan_ms / 1000,
+        extra=extra,
     )
 
 

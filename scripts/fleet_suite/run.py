@@ -10,8 +10,10 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import msgspec
 
 from sidecar.config import BudgetsSection
 
@@ -32,6 +34,7 @@ class Plan:
     seed: int
     env: dict[str, str] = field(default_factory=dict)  # given to every sidecar in every mode
     wan_rtt_s: float = 0.0  # round trip added between the stores and Gameball (and Redis)
+    extra: dict[str, str] = field(default_factory=dict)  # what the command line set, to print
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Outcome:
     def lines(self) -> list[str]:
         head = f"fleet: mode={self.mode.name} stores={self.plan.stores} backlog={self.plan.backlog}"
         wan = f" wan_rtt_ms={self.plan.wan_rtt_s * 1000:.0f}" if self.plan.wan_rtt_s else ""
+        wan += "".join(f" {name}={value}" for name, value in sorted(self.plan.extra.items()))
         if self.figures is None:
             return [f"{head} failed: {'; '.join(self.problems)}"]
         f = self.figures
@@ -104,7 +108,7 @@ async def run_mode(
         if refused:
             outcome.problems.append(f"{len(refused)} backlog sales not queued, e.g. {refused[0]}")
             return outcome
-        outcome.figures = await _drain(plan, simulator, session, stores, outcome)
+        outcome.figures = await _drain(plan, simulator, session, stores, outcome, root / mode.name)
         outcome.spec_violations = await simulator.violations(session)
     finally:
         if watcher is not None:
@@ -122,12 +126,29 @@ async def run_mode(
     return outcome
 
 
+def keep_journal(journal: list[dict[str, Any]], path: Path, reconnected_at: float) -> None:
+    """What the simulator received, one line a request (seconds after the reconnect, method,
+    path, status, paymentId), beside the logs: where a figure came from, for a second look."""
+    with path.open("wb") as out:
+        for entry in journal:
+            body = entry.get("json")
+            line = (
+                round(entry["time"] - reconnected_at, 4),
+                entry["method"],
+                entry["path"],
+                entry["status"],
+                body.get("paymentId") if isinstance(body, dict) else None,
+            )
+            out.write(msgspec.json.encode(line) + b"\n")
+
+
 async def _drain(
     plan: Plan,
     simulator: SimulatorProcess,
     session: aiohttp.ClientSession,
     stores: list[Store],
     outcome: Outcome,
+    directory: Path,
 ) -> Figures | None:
     rng = random.Random(plan.seed)
     tills = [
@@ -161,6 +182,7 @@ async def _drain(
         await asyncio.sleep(1.0)
     journal = await simulator.requests(session)
     ledger = await simulator.ledger(session)
+    await asyncio.to_thread(keep_journal, journal, directory / "journal.jsonl", reconnected_at)
     return measure(
         journal=journal,
         ledger=ledger,
