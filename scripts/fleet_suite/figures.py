@@ -67,7 +67,7 @@ def measure(
     for entry in journal:
         body = entry.get("json") or {}
         pid = body.get("paymentId") if isinstance(body, dict) else None
-        if entry["path"] == PAYMENTS and entry["status"] == 200 and pid in store_of:
+        if entry["path"] == PAYMENTS and pid in store_of and _landed(entry):
             store = store_of[pid]
             finished[store] = max(finished.get(store, 0.0), entry["time"])
     drained_at = max(finished.values(), default=reconnected_at)
@@ -102,6 +102,12 @@ def measure(
         lost=sum(1 for pid in wanted if paid[pid] == 0),
         duplicated=sum(1 for pid in wanted if paid[pid] > 1),
     )
+
+
+def _landed(entry: dict[str, Any]) -> bool:
+    """Accepted now, or found already there (9004) after an answer lost on the way back."""
+    answer = entry.get("response")
+    return bool(entry["status"] == 200 or (isinstance(answer, dict) and answer.get("code") == 9004))
 
 
 def misses(figures: Figures, targets: Targets, finalize_budget: float) -> list[str]:
