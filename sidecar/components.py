@@ -237,7 +237,11 @@ def assemble(
         points=Points(submitter=submitter, merchant=merchant),
         customers=Customers(submitter=submitter, outbox=outbox),
         coupons=Coupons(
-            book=CouponBook(database), upstream=upstream, submitter=submitter, budget=budgets.hold
+            book=CouponBook(database),
+            upstream=upstream,
+            submitter=submitter,
+            budget=budgets.hold,
+            spawn=scheduler.spawn,
         ),
         history=history,
         holds=Holds(

@@ -1,6 +1,7 @@
-"""Suite 1, crash: SIGKILL the sidecar at random moments while tills sell (with holds and
-refunds); after the last restart and drain, every acknowledged call is in the simulator's
-ledger exactly once and each customer's order is kept."""
+"""Suite 1, crash: SIGKILL the sidecar at random moments while tills sell (payments and orders,
+some burning holds and coupon locks, their refunds, cashback, manual points, customer upserts,
+coupon locks given back); after the last restart and drain, every acknowledged call is at
+Gameball exactly once and each customer's order is kept; prints the count of each kind."""
 
 from __future__ import annotations
 
@@ -12,13 +13,8 @@ import time
 import aiohttp
 
 from scripts.chaos_suites.common import figures, spec_violations
-from scripts.chaos_suites.tills import (
-    Record,
-    check_ledger,
-    seeded_simulator,
-    sidecar_in,
-    start_tills,
-)
+from scripts.chaos_suites.tills import seeded_simulator, sidecar_in, start_tills
+from scripts.chaos_suites.traffic import Record, check_ledger, kinds_line
 
 
 async def run(kills: int, customers: int, sales: int, seed: int = 20261122) -> bool:
@@ -73,7 +69,9 @@ async def run(kills: int, customers: int, sales: int, seed: int = 20261122) -> b
                 "customers": customers,
                 **result,
                 "with_hold": record.holds_used,
+                "with_coupon": record.locks_used,
                 "refunds": len(record.refunds),
+                "kinds": kinds_line(record),
                 "interrupted_calls": record.interrupted,
                 "spec_violations": outside_spec,
                 "seconds": round(elapsed),
@@ -90,8 +88,11 @@ async def run(kills: int, customers: int, sales: int, seed: int = 20261122) -> b
         and result["lost"] == 0
         and result["duplicated"] == 0
         and result["order_violations"] == 0
+        and result["welcomed_twice"] == 0
         and outside_spec == 0
-        and result["acknowledged"] >= customers * sales
+        # Every step of a till stores a call but an abandoned coupon lock's release, which
+        # needs Gameball to have made the lock (1 step in 8).
+        and result["acknowledged"] >= customers * sales * 3 // 4
     )
 
 

@@ -1,8 +1,9 @@
-"""Suite "model": the checkout's state machine (tests/model) for many more examples than the
-default test run, counting broken promises instead of stopping at the first; prints one line.
-Each violation's message and its example's steps go to var/chaos/model-violations.txt.
+"""Suite "model": the checkout's state machines (tests/model: the whole counter, and the same
+with [offline_redemption] on) for many more examples than the default test run, counting
+broken promises instead of stopping at the first; prints one line. Each violation's message and
+its example's steps go to var/chaos/model-violations.txt.
 
-    scripts/chaos model                        120 examples (15 with --quick)
+    scripts/chaos model                        120 examples of each (15 with --quick)
     .venv/bin/python -m scripts.chaos_suites.model --examples 500
     CHAOS_MODEL_EXAMPLES=500 scripts/chaos model
 """
@@ -13,12 +14,15 @@ import argparse
 import logging
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
+from tests.model.base import Base
 from tests.model.machine import CheckoutMachine
+from tests.model.offline_rules import OfflineRedemptionMachine
 from tests.model.promises import Report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,12 +31,15 @@ DETAILS = ROOT / "var" / "chaos" / "model-violations.txt"
 EXAMPLES = {True: 15, False: 120}
 
 
-def run(examples: int, steps: int = 30) -> Report:
+MACHINES: tuple[type[Base], ...] = (CheckoutMachine, OfflineRedemptionMachine)
+
+
+def run(machine: type[Base], examples: int, steps: int = 30) -> Report:
     report = Report()
-    CheckoutMachine.report = report
+    machine.report = report
     try:
         run_state_machine_as_test(
-            CheckoutMachine,
+            machine,
             settings=settings(
                 max_examples=examples,
                 stateful_step_count=steps,
@@ -43,7 +50,7 @@ def run(examples: int, steps: int = 30) -> Report:
             ),
         )
     finally:
-        CheckoutMachine.report = None
+        machine.report = None
     return report
 
 
@@ -51,15 +58,22 @@ def main(quick: bool, examples: int | None = None) -> bool:
     # The sidecar logs every dead letter and outage; here they are the point, not news.
     logging.getLogger("sidecar").setLevel(logging.CRITICAL)
     examples = examples or int(os.environ.get("CHAOS_MODEL_EXAMPLES") or EXAMPLES[quick])
-    report = run(examples)
+    reports = {machine.__name__: run(machine, examples) for machine in MACHINES}
+    violations = [v for report in reports.values() for v in report.violations]
     DETAILS.parent.mkdir(parents=True, exist_ok=True)
-    DETAILS.write_text("".join(f"{v}\n\n" for v in report.violations), encoding="utf-8")
+    DETAILS.write_text("".join(f"{v}\n\n" for v in violations), encoding="utf-8")
+    each = " ".join(
+        f"{name}={r.examples}/{r.steps}/{len(r.violations)}" for name, r in reports.items()
+    )
+    covered = sum((r.covered for r in reports.values()), Counter[str]())
     print(
-        f"model: examples={report.examples} steps={report.steps} "
-        f"violations={len(report.violations)}",
+        f"model: examples={sum(r.examples for r in reports.values())} "
+        f"steps={sum(r.steps for r in reports.values())} violations={len(violations)} "
+        f"(examples/steps/violations: {each})",
         flush=True,
     )
-    return not report.violations
+    print("model:   covered " + " ".join(f"{k}={v}" for k, v in sorted(covered.items())))
+    return not violations
 
 
 if __name__ == "__main__":

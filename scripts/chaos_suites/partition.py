@@ -1,6 +1,6 @@
 """Suite 2, partition: Gameball's connectivity flaps (down, black hole, slow, reset, HTML 503)
-while tills sell; the same invariants as the crash suite, plus how long the queue takes to
-empty after the last recovery and the longest any POS call waited."""
+while tills send every kind of call the crash suite's do; the same invariants, plus how long
+the queue takes to empty after the last recovery and the longest any POS call waited."""
 
 from __future__ import annotations
 
@@ -12,13 +12,8 @@ import time
 import aiohttp
 
 from scripts.chaos_suites.common import figures, spec_violations
-from scripts.chaos_suites.tills import (
-    Record,
-    check_ledger,
-    seeded_simulator,
-    sidecar_in,
-    start_tills,
-)
+from scripts.chaos_suites.tills import seeded_simulator, sidecar_in, start_tills
+from scripts.chaos_suites.traffic import Record, check_ledger, kinds_line
 from sidecar.simulator import SimulatorServer
 
 MODES = ("down", "blackhole", "slow", "reset", "html503")
@@ -95,7 +90,8 @@ async def run(flaps: int, customers: int, sales: int, seed: int = 7) -> bool:
                 **result,
                 "last_recovery_to_empty_s": round(drain, 1),
                 "longest_pos_wait_s": round(record.longest_wait, 2),
-                "calls": record.calls,
+                "calls": record.calls_made,
+                "kinds": kinds_line(record),
                 "spec_violations": outside_spec,
             },
         ),
@@ -110,6 +106,7 @@ async def run(flaps: int, customers: int, sales: int, seed: int = 7) -> bool:
         and result["lost"] == 0
         and result["duplicated"] == 0
         and result["order_violations"] == 0
+        and result["welcomed_twice"] == 0
         and outside_spec == 0
     )
 

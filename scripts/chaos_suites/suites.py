@@ -29,6 +29,7 @@ SUITES = (
     Suite(name="fuzz", module="scripts.chaos_suites.fuzz"),
     Suite(name="badinput", module="scripts.chaos_suites.badinput"),
     Suite(name="model", module="scripts.chaos_suites.model"),
+    Suite(name="offline_redemption", module="scripts.chaos_suites.offline"),
     Suite(name="slowtests", module="scripts.chaos_suites.slowtests"),
     Suite(name="disk", module="scripts.chaos_suites.disk"),
     Suite(name="fleet", module="scripts.chaos_suites.fleet"),

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import msgspec
 
@@ -41,8 +43,10 @@ class Coupons:
         upstream: UpstreamClient,
         submitter: Submitter,
         budget: float,
+        spawn: Callable[[Coroutine[Any, Any, None]], Awaitable[object]],
     ) -> None:
         self._book = book
+        self._spawn = spawn
         self._upstream = upstream
         self._submitter = submitter
         self._budget = budget
@@ -55,11 +59,17 @@ class Coupons:
             lockDuration=request.lockDuration,
             totalPurchaseAmount=request.totalPurchaseAmount,
         )
+        # A lock is not idempotent at Gameball: if the answer comes after the budget, the lock
+        # still exists, so the call is left to finish and its lock is then given back.
+        task = asyncio.ensure_future(
+            self._upstream.call("POST", COUPONS_VALIDATE_PATH, GbCouponValidationAnswer, body=body)
+        )
+        done, _ = await asyncio.wait({task}, timeout=self._budget)
+        if not done:
+            await self._spawn(self._release_when_made(task, request.customerId))
+            raise errors.OfflineCouponsUnavailable(OFFLINE)
         try:
-            async with asyncio.timeout(self._budget):
-                answer = await self._upstream.call(
-                    "POST", COUPONS_VALIDATE_PATH, GbCouponValidationAnswer, body=body
-                )
+            answer = task.result()
         except GameballRejected as exc:
             if exc.transient:
                 raise errors.OfflineCouponsUnavailable(OFFLINE) from None
@@ -69,7 +79,7 @@ class Coupons:
             raise errors.CouponRefused(
                 f"Gameball will not apply the coupon(s): {exc.message}", upstream_code=exc.code
             ) from None
-        except (GameballError, TimeoutError):
+        except GameballError:
             raise errors.OfflineCouponsUnavailable(OFFLINE) from None
         expires_at = None
         if answer.lockReference:
@@ -114,6 +124,17 @@ class Coupons:
             rules=may_release_lock,
             limited=False,
         )
+
+    async def _release_when_made(
+        self, task: asyncio.Future[GbCouponValidationAnswer], customer_id: str
+    ) -> None:
+        try:
+            answer = await task
+        except GameballError:
+            return
+        if answer.lockReference:
+            log.info("a coupon lock answered after its budget; releasing it")
+            await self._release_quietly(answer.lockReference, customer_id)
 
     async def _release_quietly(self, lock_reference: str, customer_id: str) -> None:
         try:

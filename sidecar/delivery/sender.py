@@ -29,7 +29,7 @@ from ..store.outbox import Outbox
 from ..store.rows import Item
 from .alarm import Alarm
 from .calls import CALLS
-from .doubt import landed
+from .doubt import Unknown, landed, may_still_land, outcome_of_landing
 from .holdkeeper import HoldKeeper
 from .pacing import Pacer
 from .rewrites import Rewrites
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 Verdict = Literal["delivered", "retry", "paused", "alarm", "dead"]
 # A row moved to the next free millisecond this often and still refused (9003) is dead.
 RETIME_ATTEMPTS = 10
+ALREADY = "already"
 
 
 class Sender:
@@ -200,7 +201,7 @@ class Sender:
             )
             return "retry"
         if meaning == Meaning.WAIT and item.after_key is not None:
-            waiting = await self._may_still_land(item)
+            waiting = await may_still_land(item, self._outbox, self._refund_wait_attempts)
             if waiting is not None:
                 await self._outbox.retry_later(
                     item.id,
@@ -229,28 +230,34 @@ class Sender:
         log.warning("outbox item %d (%s) dead-lettered: %s", item.id, item.kind, exc.code)
         return "dead"
 
-    async def _already(self, item: Item, exc: GameballRejected) -> Verdict:
+    async def _already(
+        self, item: Item, exc: GameballRejected, outcome: str = "already"
+    ) -> Verdict:
+        note = item.note if outcome != ALREADY else exc.message  # a rewrite's, for finance
         await self._outbox.delivered(
-            item, outcome="already", result=None, now=self._clock(), note=exc.message, code=exc.code
+            item, outcome=outcome, result=None, now=self._clock(), note=note, code=exc.code
         )
         return "delivered"
 
     async def _already_or_taken(self, item: Item, exc: GameballRejected) -> Verdict:
         """An "already" after a send whose answer was lost: delivered if it is ours, refused if
         the id is another call's, asked again later when that cannot be known now."""
+        live = item.id in self._live
         try:
-            ours = await landed(item, self._upstream, self._pacer, live=item.id in self._live)
+            ours = await landed(item, self._upstream, self._pacer, live=live)
+            outcome = await outcome_of_landing(item, self._upstream, self._pacer, live=live)
         except GameballError as lookup:
             return await self._failed(item, lookup)
-        if ours is True:
-            return await self._already(item, exc)
+        if ours is True and isinstance(outcome, str):
+            return await self._already(item, exc, outcome)
         if ours is False:
             return await self._refused(item, exc)
+        doubt = next(d for d in (ours, outcome) if isinstance(d, Unknown))
         now = self._clock()
         await self._outbox.retry_later(
             item.id,
             at=now + self._backoff(item.attempts),
-            error=f"{exc.message} (whether it was this call is not known yet: {ours.why})",
+            error=f"{exc.message} (whether it was this call is not known yet: {doubt.why})",
             code=exc.code,
             now=now,
             uncertain=True,
@@ -279,19 +286,6 @@ class Sender:
             return await self._attempt(rewritten)
         except GameballError as again:
             return await self._failed(rewritten, again)
-
-    async def _may_still_land(self, item: Item) -> str | None:
-        """Why a refund Gameball cannot match to its payment (9005) should wait, or None when
-        it should not wait any longer."""
-        payment = await self._outbox.by_key(item.after_key) if item.after_key else None
-        if payment is not None and payment.state in ("pending", "inflight"):
-            return "waiting for the payment it reverses, still queued on this terminal"
-        if payment is not None and payment.state != "delivered":
-            return None  # refused or discarded: it will never land
-        # Delivered just now, or finalized elsewhere (another till): give it a while.
-        if item.attempts + 1 < self._refund_wait_attempts:
-            return "the payment this refund reverses has not reached Gameball yet"
-        return None
 
     def _backoff(self, attempts: int) -> float:
         """Capped exponential backoff with full jitter (AWS's "full jitter")."""

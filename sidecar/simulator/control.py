@@ -1,5 +1,5 @@
-"""The control API under /__sim__: faults, clock, customers, coupons, ledger, journal, spec
-violations and reset."""
+"""The control API under /__sim__: faults, clock, customers (and their points spent at another
+store), coupons, ledger, journal, spec violations and reset."""
 
 from __future__ import annotations
 
@@ -124,6 +124,21 @@ async def seed_customer(request: web.Request) -> web.Response:
             **sim.state.balance(body.customer_id),
         }
     )
+
+
+class SpendRequest(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
+    points: int
+
+
+@routes.post(CONTROL_PREFIX + "/customers/{customerId}/spend")
+async def spend_elsewhere(request: web.Request) -> web.Response:
+    """Points spent at another store meanwhile: a redemption this sidecar never sent."""
+    sim = request.app[simulator_key]
+    body = msgspec.json.decode(await request.read(), type=SpendRequest)
+    answer = sim.spend_elsewhere(request.match_info["customerId"], body.points)
+    return json_response(answer | {"balance": sim.state.balance(answer["customerId"])})
 
 
 @routes.get(CONTROL_PREFIX + "/customers/{customerId}")

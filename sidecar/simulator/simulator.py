@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from . import coupons
+from .bodies import Redeem
 from .contract import Contract, SpecViolation, Violation, gameball_contract
 from .errors import GameballError
 from .faults import Fault, FaultBoard
 from .journal import Journal, redact_body
 from .ratelimit import SlidingWindowLimiter
 from .rules import Programme
+from .simtime import utc_iso
 from .state import Ledger
 
 # Seeded when seed_demo=True, so a demo can hold and redeem points at once:
@@ -70,6 +72,7 @@ class Simulator:
             enabled=rate_limits_enabled,
         )
         self._busy: set[str] = set()
+        self._spent_elsewhere = 0
         self._wake = asyncio.Event()
         self._closing = False
         self.state = self._fresh_ledger()
@@ -120,6 +123,26 @@ class Simulator:
 
     def seed_customer(self, customer_id: str, *, points: int = 0, tier: str | None = None) -> None:
         self.state.accounts.seed(customer_id, points=points, tier=tier)
+
+    def spend_elsewhere(self, customer_id: str, points: int) -> dict[str, Any]:
+        """Another store redeems the customer's points straight at Gameball (a redeem by
+        points under its own id, ``elsewhere-N``), as tills this sidecar never hears of do:
+        9008 past the available balance, 7000 for an unknown customer."""
+        self._spent_elsewhere += 1
+        for millisecond in range(100):
+            try:
+                return self.state.redeem(
+                    Redeem(
+                        customer_id=customer_id,
+                        transaction_id=f"elsewhere-{self._spent_elsewhere}",
+                        transaction_time=utc_iso(self.now() + millisecond / 1000),
+                        points=points,
+                    )
+                )
+            except GameballError as exc:
+                if exc.code != 9003:  # that store's till picks the next free millisecond
+                    raise
+        raise GameballError(9003, "no free millisecond for this customer's redemption")
 
     def add_coupon(
         self, spec: coupons.CouponSpec, *, used_by: dict[str, int] | None = None

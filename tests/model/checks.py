@@ -5,22 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from .answers import Answer
 from .contract import (
     DEAD_ON_ARRIVAL,
-    FINALIZE,
+    LOCK_CODES,
     NOTHING_STORED,
-    REFUND,
     UPSTREAM_TRUTH,
     Contract,
     upstream_answers,
 )
+from .kinds import KINDS
 from .promises import Promises
 from .reference import Expect, Model, Sale
-from .world import MAX_PAYMENT_OFFLINE, Answer
+from .settings import MAX_PAYMENT_OFFLINE
 
 SLOW_ANSWER = 3.0
 HOLD_CODES = {"HOLD_BELONGS_TO_ANOTHER_CUSTOMER", "HOLD_ALREADY_USED", "HOLD_RELEASED"}
 CLOSED = ("dead", "discarded")
+OWNERSHIP = {"HOLD_BELONGS_TO_ANOTHER_CUSTOMER", "COUPON_LOCK_BELONGS_TO_ANOTHER_CUSTOMER"}
+# Calls with an amount the offline per-payment limit applies to.
+LIMITED = ("payment", "order", "cashback")
 
 
 class Checker:
@@ -40,10 +44,10 @@ class Checker:
         heard = upstream_answers(journal, answer.window)
         code = answer.code or ""
         wanted = UPSTREAM_TRUTH.get(code)
-        if code == "UPSTREAM_REJECTED":
+        if code in ("UPSTREAM_REJECTED", "COUPON_REFUSED"):
             wanted = (answer.error or {}).get("upstreamCode")
             if wanted is None:
-                self.p.broke("documented", f"{what}: UPSTREAM_REJECTED without upstreamCode")
+                self.p.broke("documented", f"{what}: {code} without upstreamCode")
                 return
         if wanted is not None and wanted not in heard:
             self.p.broke(
@@ -74,17 +78,13 @@ class Checker:
         row: dict[str, Any] | None,
     ) -> None:
         """A payment or refund this sidecar has not stored before."""
-        operation = FINALIZE if sale.kind == "payment" else REFUND
+        operation = KINDS[sale.kind].operation
         what = f"{sale.kind} {sale.sale_id} of {sale.customer}"
         self.documented(operation, answer, what)
         self.sale_body(answer, what)
         code = answer.code
         if expect.refusals:
-            key = (
-                "ownership"
-                if "HOLD_BELONGS_TO_ANOTHER_CUSTOMER" in expect.refusals
-                else "hold-state"
-            )
+            key = "ownership" if expect.refusals & OWNERSHIP else "hold-state"
             accepted_wrongly = answer.ok and not expect.or_accept
             if accepted_wrongly or (code is not None and code not in expect.refusals):
                 self.p.broke(
@@ -92,10 +92,13 @@ class Checker:
                     f"{what} naming hold {sale.hold} answered {answer.short()}; expected "
                     f"{' or '.join(sorted(expect.refusals))} because {expect.why}",
                 )
-        elif code in HOLD_CODES:
-            self.p.broke("truthful", f"{what} refused {code}, but hold {sale.hold} is free to use")
+        elif code in HOLD_CODES or code in LOCK_CODES:
+            self.p.broke(
+                "truthful",
+                f"{what} refused {code}, but hold {sale.hold} and lock {sale.lock} are free to use",
+            )
         if code == "TRANSACTION_ID_TAKEN" and self._taken_here(sale):
-            # Gameball keeps one list of ids: one of this terminal's own payments has it.
+            # Gameball keeps one list of ids: one of this terminal's own calls has it.
             if row is not None:
                 self.p.broke("stored", f"{what} refused {code} here, but a row was stored")
         elif code in UPSTREAM_TRUTH or code == "UPSTREAM_REJECTED":
@@ -106,12 +109,14 @@ class Checker:
         self._stored(sale, answer, row, what)
 
     def _taken_here(self, sale: Sale) -> bool:
-        return sale.kind == "refund" and sale.sale_id in self.model.payments
+        """Another kind of this terminal's calls has the id (one list of ids, as Gameball's)."""
+        owners = (self.model.payments, self.model.refunds, self.model.points)
+        return any(sale.sale_id in calls and calls[sale.sale_id] is not sale for calls in owners)
 
     def _limits(self, sale: Sale, answer: Answer, what: str) -> None:
         code = answer.code
         if code == "OFFLINE_PAYMENT_LIMIT":
-            if sale.kind != "payment" or (sale.amount or 0) <= MAX_PAYMENT_OFFLINE:
+            if sale.kind not in LIMITED or (sale.amount or 0) <= MAX_PAYMENT_OFFLINE:
                 self.p.broke("truthful", f"{what}: OFFLINE_PAYMENT_LIMIT for {sale.amount}")
         elif code in ("OFFLINE_AMOUNT_LIMIT", "OFFLINE_QUEUE_FULL", "OFFLINE_TOO_LONG"):
             self.p.broke("truthful", f"{what}: {code}, a limit this test never comes near")
@@ -154,7 +159,7 @@ class Checker:
         after: dict[str, Any] | None,
     ) -> None:
         """The same id and body again, for a sale stored here: the stored outcome, always."""
-        operation = FINALIZE if sale.kind == "payment" else REFUND
+        operation = KINDS[sale.kind].operation
         what = f"identical resend of {sale.kind} {sale.sale_id}"
         self.documented(operation, answer, what)
         self.sale_body(answer, what)
@@ -195,7 +200,7 @@ class Checker:
             )
 
     def conflicting_sale(self, sale: Sale, answer: Answer) -> None:
-        operation = FINALIZE if sale.kind == "payment" else REFUND
+        operation = KINDS[sale.kind].operation
         what = f"{sale.kind} id {sale.sale_id} reused with another body"
         self.documented(operation, answer, what)
         if answer.code != "IDEMPOTENCY_CONFLICT":

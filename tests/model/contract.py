@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from .world import Answer
+from .answers import Answer
 
 FINALIZE = ("post", "/v1/finalize-payment")
 REFUND = ("post", "/v1/refund")
 HOLD = ("post", "/v1/hold-and-redeem")
 RELEASE = ("delete", "/v1/holds/{holdReference}")
+FINALIZE_ORDER = ("post", "/v1/finalize-order")
+CASHBACK = ("post", "/v1/finalize-cashback")
+MANUAL = ("post", "/v1/manual-points")
+CUSTOMER = ("put", "/v1/customers/{customerId}")
+VALIDATE = ("post", "/v1/coupons/validate")
+LOCK_RELEASE = ("delete", "/v1/coupons/locks/{lockReference}")
+BALANCE = ("get", "/v1/customers/{customerId}/balance")
 
 STATUS_OF = {
     "MALFORMED_JSON": 400,
@@ -33,7 +40,31 @@ STATUS_OF = {
     "OFFLINE_REDEMPTION_UNAVAILABLE": 503,
     "REDEMPTION_OUTCOME_UNKNOWN": 503,
     "UPSTREAM_BUSY": 503,
+    "OFFLINE_REDEMPTION_LIMIT": 503,
+    "BALANCE_UNAVAILABLE": 503,
+    "UPSTREAM_AUTH_FAILED": 502,
+    "COUPON_REFUSED": 422,
+    "OFFLINE_COUPONS_UNAVAILABLE": 503,
+    "COUPON_LOCK_NOT_FOUND": 404,
+    "COUPON_LOCK_BELONGS_TO_ANOTHER_CUSTOMER": 422,
+    "COUPON_LOCK_ALREADY_USED": 409,
+    "COUPON_LOCK_RELEASED": 409,
 }
+LOCK_CODES = frozenset(
+    {"COUPON_LOCK_BELONGS_TO_ANOTHER_CUSTOMER", "COUPON_LOCK_ALREADY_USED", "COUPON_LOCK_RELEASED"}
+)
+# Every stored call that is not a sale: what an id, Gameball and the offline limits may answer.
+_STORED = frozenset(
+    {
+        "MALFORMED_JSON",
+        "VALIDATION_ERROR",
+        "IDEMPOTENCY_CONFLICT",
+        "TRANSACTION_ID_TAKEN",
+        "UPSTREAM_REJECTED",
+        "OFFLINE_PAYMENT_LIMIT",
+        "OFFLINE_AMOUNT_LIMIT",
+    }
+)
 _QUEUE_LIMITS = {"OFFLINE_QUEUE_FULL", "OFFLINE_TOO_LONG", "STORAGE_UNAVAILABLE"}
 CODES: dict[tuple[str, str], frozenset[str]] = {
     FINALIZE: frozenset(
@@ -76,10 +107,45 @@ CODES: dict[tuple[str, str], frozenset[str]] = {
             "REDEMPTION_OUTCOME_UNKNOWN",
         }
     ),
+    CASHBACK: _STORED | _QUEUE_LIMITS,
+    MANUAL: _STORED | _QUEUE_LIMITS,
+    CUSTOMER: _STORED | _QUEUE_LIMITS,
+    VALIDATE: frozenset(
+        {
+            "MALFORMED_JSON",
+            "VALIDATION_ERROR",
+            "COUPON_REFUSED",
+            "CUSTOMER_NOT_FOUND",
+            "OFFLINE_COUPONS_UNAVAILABLE",
+            "STORAGE_UNAVAILABLE",
+        }
+    ),
+    LOCK_RELEASE: frozenset(
+        {
+            "VALIDATION_ERROR",
+            "COUPON_LOCK_NOT_FOUND",
+            "COUPON_LOCK_ALREADY_USED",
+            "COUPON_LOCK_RELEASED",
+            "UPSTREAM_REJECTED",
+            *_QUEUE_LIMITS,
+        }
+    ),
+    BALANCE: frozenset({"VALIDATION_ERROR", "CUSTOMER_NOT_FOUND", "BALANCE_UNAVAILABLE"}),
     RELEASE: frozenset(
-        {"VALIDATION_ERROR", "HOLD_NOT_FOUND", "HOLD_ALREADY_USED", "HOLD_RELEASED", *_QUEUE_LIMITS}
+        {
+            "VALIDATION_ERROR",
+            "HOLD_NOT_FOUND",
+            "HOLD_ALREADY_USED",
+            "HOLD_RELEASED",
+            # Gameball refused the release itself (a dead letter, said as it is).
+            "UPSTREAM_REJECTED",
+            *_QUEUE_LIMITS,
+        }
     ),
 }
+CODES[FINALIZE_ORDER] = CODES[FINALIZE] | LOCK_CODES
+# With [offline_redemption] on, a provisional hold past a cap names it.
+CODES[HOLD] |= {"OFFLINE_REDEMPTION_LIMIT"}
 # Refusals of finalize or refund after which nothing may be stored for the request.
 NOTHING_STORED = frozenset(
     {
@@ -88,6 +154,7 @@ NOTHING_STORED = frozenset(
         "HOLD_BELONGS_TO_ANOTHER_CUSTOMER",
         "HOLD_ALREADY_USED",
         "HOLD_RELEASED",
+        *LOCK_CODES,
         "OFFLINE_PAYMENT_LIMIT",
         "OFFLINE_AMOUNT_LIMIT",
         *_QUEUE_LIMITS,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .answers import Answer
 from .checks import Checker
 from .contract import FINALIZE, HOLD, RELEASE, UPSTREAM_TRUTH
 from .reference import Checkout, Hold, Sale
-from .world import Answer
 
 
 class Checks(Checker):
@@ -97,11 +97,15 @@ class Checks(Checker):
 
     # --- releases -----------------------------------------------------------------------------
 
-    def release_answer(self, reference: str, hold: Hold | None, answer: Answer) -> None:
+    def release_answer(
+        self, reference: str, hold: Hold | None, answer: Answer, journal: list[dict[str, Any]]
+    ) -> None:
         what = f"release of hold {reference}"
         self.documented(RELEASE, answer, what)
         self.sale_body(answer, what)
         code = answer.code
+        if code == "UPSTREAM_REJECTED":
+            self.told_by_gameball(answer, journal, what)
         if hold is None or not hold.made_here:
             if code != "HOLD_NOT_FOUND":
                 self.p.broke(

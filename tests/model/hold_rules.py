@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
+from .answers import Answer
 from .base import Base, customers, pick, picks
 from .reference import Checkout, Hold
-from .world import Answer
 
 
 class HoldRules(Base):
@@ -129,7 +129,7 @@ class HoldRules(Base):
         answer = self.world.pos("DELETE", f"/v1/holds/{reference}")
         self._said(f"release hold {reference}", answer)
         self.model.releases.setdefault(reference, []).append(answer)
-        self.check.release_answer(reference, hold, answer)
+        self.check.release_answer(reference, hold, answer, self.world.journal())
         if hold is not None and answer.ok:
             hold.released = True
         self.promises.flush()

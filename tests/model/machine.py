@@ -9,14 +9,19 @@ from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
 from .base import pick, picks
-from .sale_rules import SaleRules
-from .world import SLOW_SECONDS
+from .retail_rules import RetailRules
+from .settings import SLOW_SECONDS
 
 PATHS = {
     "payments": "/integrations/payments",
     "hold": "/transactions/hold",
     "redeem": "/transactions/redeem",
     "refund": "/transactions/refund",
+    "orders": "/integrations/orders",
+    "cashback": "/transactions/cashback",
+    "manual": "/transactions/manual",
+    "customers": "/integrations/customers",
+    "coupons": "/integrations/coupons",
 }
 scopes = st.sampled_from([None, *PATHS])
 counts = st.sampled_from([1, 2, None])
@@ -26,11 +31,16 @@ REFUSALS = {
     "hold": (9008, 2001, 3003, 7000),
     "redeem": (2001, 3003),
     "refund": (3003, 2001),
+    "orders": (3003, 2001),
+    "cashback": (3003, 2001),
+    "manual": (3003, 2001),
+    "customers": (3003, 2001),
+    "coupons": (3003, 2001),
 }
 STATUS = {3003: 422, 2001: 422, 9008: 422, 7000: 404}
 
 
-class CheckoutMachine(SaleRules):
+class CheckoutMachine(RetailRules):
     """The whole checkout: POS rules from the bases, Gameball's faults and the machine's here."""
 
     @rule(
@@ -43,6 +53,7 @@ class CheckoutMachine(SaleRules):
         if mode == "slow":
             options["delay_seconds"] = SLOW_SECONDS
         self.world.set_fault(mode, **options)
+        self.model.losing = set()
         self._did(f"Gameball fault {mode} on {scope or 'every path'} for {count or 'ever'}")
 
     @rule()
@@ -53,7 +64,18 @@ class CheckoutMachine(SaleRules):
     @rule(scope=st.sampled_from(list(PATHS)), count=counts)
     def lose_answers(self, scope: str, count: int | None) -> None:
         self.world.set_fault("drop_response", paths=[PATHS[scope]], count=count)
+        self.model.losing = {scope}
         self._did(f"Gameball applies {scope} calls but the answer is lost, {count or 'ever'}")
+
+    @rule(scope=st.sampled_from(["payments", "orders", "hold", "redeem", "refund"]), count=counts)
+    def back_losing_answers(self, scope: str, count: int | None) -> None:
+        """Gameball is back, and the queue replays while it applies calls whose answers are
+        lost on the way (a crash in between looks the same to the sidecar)."""
+        self.world.set_fault("drop_response", paths=[PATHS[scope]], count=count)
+        self.model.losing = {scope}
+        self.world.set_down(False)
+        drained, _ = self.world.drain(within=3.0)
+        self._did(f"Gameball back, losing {scope} answers {count or 'ever'}: replayed ({drained})")
 
     @rule(scope=st.sampled_from(list(PATHS)), index=picks, count=counts)
     def refuse(self, scope: str, index: int, count: int | None) -> None:
@@ -61,11 +83,13 @@ class CheckoutMachine(SaleRules):
         self.world.set_fault(
             "gameball_error", paths=[PATHS[scope]], count=count, status=STATUS[code], code=code
         )
+        self.model.losing = set()
         self._did(f"Gameball refuses {scope} calls with {code}, {count or 'ever'}")
 
     @rule()
     def heal(self) -> None:
         self.world.heal()
+        self.model.losing = set()
         self._did("Gameball healed")
 
     @rule()

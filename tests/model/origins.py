@@ -5,12 +5,13 @@ told about its redemption, against that."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from .answers import Answer
+from .kinds import row_key
 from .promises import Promises
 from .reference import Checkout, Model
-from .world import Answer
 
 CLOSED = ("dead", "discarded")
 UNKNOWN = "REDEMPTION_OUTCOME_UNKNOWN"
@@ -23,15 +24,12 @@ class Snapshot:
     journal: list[dict[str, Any]]
     outbox: list[dict[str, Any]]
     hold_states: dict[str, str]
+    locks: dict[str, dict[str, Any]] = field(default_factory=dict)  # Gameball's coupon locks
+    status: dict[str, Any] = field(default_factory=dict)  # the sidecar's /v1/status then
 
-
-def row_key(row: dict[str, Any]) -> tuple[str, str]:
-    kind = row["kind"]
-    if kind == "payment":
-        return kind, str(row["paymentId"])
-    if kind == "refund":
-        return kind, str(row["refundId"])
-    return kind, str(row["holdReference"])
+    def lock_state(self, reference: str | None) -> str | None:
+        lock = self.locks.get(reference or "")
+        return str(lock["state"]) if lock is not None else None
 
 
 def _is_post(entry: dict[str, Any], suffix: str) -> bool:
@@ -72,7 +70,7 @@ class Origins:
         self.snap = snap
         self.by_tx: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for entry in snap.ledger:
-            self.by_tx[str(entry["transactionId"])].append(entry)
+            self.by_tx[str(entry.get("transactionId"))].append(entry)
         self.rows = {row_key(r): r for r in snap.outbox}
         self.rewarded = {
             tx
@@ -99,8 +97,10 @@ class Origins:
             for answer in checkout.answers
         ]
         for entry in self.snap.ledger:
-            tx, customer, kind = str(entry["transactionId"]), entry["customerId"], entry["type"]
+            tx, customer, kind = str(entry.get("transactionId")), entry["customerId"], entry["type"]
             points = entry["points"]
+            if self._attributed(entry):
+                continue
             # A payment writes its reward and its redemption together; a redemption alone
             # under an id is a redeem's, even when a payment id was (wrongly) used for it.
             if kind == "PaymentReward" or (kind == "Redemption" and tx in self.rewarded):
@@ -122,13 +122,17 @@ class Origins:
                         "not a refund of theirs",
                     )
 
+    def _attributed(self, entry: dict[str, Any]) -> bool:
+        """A row the retail calls (or a spend at another store) explain; checked there."""
+        return False
+
     def _attribute_redeem(
         self,
         entry: dict[str, Any],
         made: dict[str, int],
         answers: list[tuple[Checkout, Answer]],
     ) -> None:
-        tx, customer, points = str(entry["transactionId"]), entry["customerId"], entry["points"]
+        tx, customer, points = str(entry.get("transactionId")), entry["customerId"], entry["points"]
         sent = [
             e
             for e in self.snap.journal

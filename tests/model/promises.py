@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 
 PROMISES = {
@@ -23,6 +24,10 @@ PROMISES = {
     "stored": "a 2xx is stored, a refusal stores nothing (or a dead letter when Gameball refused)",
     "no-wedge": "once Gameball is reachable every customer's queue empties within the bound",
     "order": "each customer's calls reach Gameball one at a time, in the order they were stored",
+    "caps": "6. an offline redemption stays within every cap the merchant set: per checkout, "
+    "share of the last known balance, per customer and per terminal per day",
+    "offline-burn": "7. each offline hold a sale burned is redeemed once at Gameball, or "
+    "recorded redemption_failed with its exact points and value; never burned twice",
 }
 
 
@@ -45,6 +50,8 @@ class Report:
     examples: int = 0
     steps: int = 0
     violations: list[str] = field(default_factory=list)
+    # What the examples exercised, once settled: acknowledged calls per kind, offline holds ...
+    covered: Counter[str] = field(default_factory=Counter)
 
 
 class Promises:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .world import CUSTOMERS, MAX_PAYMENT_OFFLINE, Answer
+from .answers import Answer
+from .settings import CUSTOMERS, MAX_PAYMENT_OFFLINE
 
 
 @dataclass
@@ -23,6 +24,20 @@ class Hold:
     @property
     def made_here(self) -> bool:
         return self.checkout is not None
+
+
+@dataclass
+class Provisional:
+    """An offline hold this till answered: made here alone, held at Gameball at replay."""
+
+    reference: str
+    customer: str
+    points: int
+    amount: float  # the value the till was told it stands for
+    checkout: str
+    redeem_now: bool
+    transaction_id: str | None
+    made_at: int  # the journal's length when it was answered
 
 
 @dataclass
@@ -43,15 +58,28 @@ class Checkout:
 
 
 @dataclass
-class Sale:
-    """A payment or a refund: one id, one body, every answer it got."""
+class Lock:
+    """A coupon lock this till's validate answered."""
 
-    kind: str  # "payment" or "refund"
+    reference: str
+    customer: str
+    codes: list[str]
+    released: bool = False  # the POS's release was acknowledged
+    named_by: set[str] = field(default_factory=set)  # orders stored naming it
+
+
+@dataclass
+class Sale:
+    """A stored call of the POS (a payment, order, refund, cashback, manual points or customer
+    upsert): one id, one body, every answer it got."""
+
+    kind: str  # a key of kinds.KINDS, or "customer"
     sale_id: str
     customer: str
     body: dict[str, Any]
-    hold: str | None = None  # payments: the hold named
-    payment_id: str | None = None  # refunds: the payment reversed
+    hold: str | None = None  # payments and orders: the hold named
+    lock: str | None = None  # orders: the coupon lock named
+    payment_id: str | None = None  # refunds: the payment or order reversed
     amount: float | None = None  # payments: totalPaid; refunds: None for "all that is left"
     answers: list[Answer] = field(default_factory=list)
     outbox_id: int | None = None
@@ -82,6 +110,22 @@ class Model:
         self.payments: dict[str, Sale] = {}
         self.refunds: dict[str, Sale] = {}
         self.releases: dict[str, list[Answer]] = {}
+        self.locks: dict[str, Lock] = {}
+        self.lock_releases: dict[str, list[Answer]] = {}
+        # Cashback and manual points, by transactionId; customer upserts, by a made-up id.
+        self.points: dict[str, Sale] = {}
+        self.upserts: dict[str, Sale] = {}
+        # Every coupon validation's answer (a lock it placed must not outlive a refusal).
+        self.validations: list[Answer] = []
+        # The paths whose answers Gameball is losing now, and the validations made meanwhile.
+        self.losing: set[str] = set()
+        self.unheard: set[int] = set()
+        # Customers with an acknowledged upsert: newcomers may buy from then on.
+        self.registered: set[str] = set()
+        # Offline holds answered, by reference ([offline_redemption] on).
+        self.provisional: dict[str, Provisional] = {}
+        # Points taken at another store, straight at Gameball: transactionId -> customer.
+        self.elsewhere: dict[str, str] = {}
         # Payment ids a refund or a redeem already used before any payment did; each is
         # promised to one customer so the later payment can be theirs.
         self.planned: dict[str, list[str]] = {c: [] for c in CUSTOMERS}
@@ -98,7 +142,7 @@ class Model:
         return payment_id
 
     def next_payment_id(self, customer: str) -> str:
-        planned = self.planned[customer]
+        planned = self.planned.setdefault(customer, [])
         return planned.pop(0) if planned else self.fresh("P")
 
     def holds_of(self, customer: str, *, own: bool) -> list[Hold]:
@@ -138,8 +182,43 @@ class Model:
             why=f"hold {hold.reference}: " + "; ".join(reasons.values()),
         )
 
+    def expect_lock(self, sale: Sale, spent: set[str]) -> Expect:
+        """Refusals due for an order naming a coupon lock made here (``spent``: orders whose
+        row no longer burns that lock)."""
+        lock = self.locks.get(sale.lock or "")
+        if lock is None:
+            return Expect()
+        reasons: dict[str, str] = {}
+        if lock.customer != sale.customer:
+            reasons["COUPON_LOCK_BELONGS_TO_ANOTHER_CUSTOMER"] = f"it was made for {lock.customer}"
+        others = lock.named_by - {sale.sale_id}
+        if others:
+            reasons["COUPON_LOCK_ALREADY_USED"] = f"stored order(s) {sorted(others)} named it"
+        if lock.released:
+            reasons["COUPON_LOCK_RELEASED"] = "the POS released it"
+        if not reasons:
+            return Expect()
+        accept = set(reasons) == {"COUPON_LOCK_ALREADY_USED"} and not others - spent
+        return Expect(
+            frozenset(reasons),
+            or_accept=accept,
+            why=f"coupon lock {lock.reference}: " + "; ".join(reasons.values()),
+        )
+
     def stored_refunds_of(self, payment_id: str) -> list[Sale]:
         return [r for r in self.refunds.values() if r.payment_id == payment_id and r.outbox_id]
+
+
+def both(first: Expect, second: Expect) -> Expect:
+    """What two sets of rules allow together: any refusal either requires, acceptance only
+    where every rule that has refusals allows it."""
+    if not first.refusals or not second.refusals:
+        return first if first.refusals else second
+    return Expect(
+        first.refusals | second.refusals,
+        or_accept=first.or_accept and second.or_accept,
+        why=f"{first.why}; {second.why}",
+    )
 
 
 def _over_limit(amount: float | None) -> bool:

@@ -8,10 +8,11 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
+from .answers import Answer
 from .base import customers, pick, picks
 from .hold_rules import HoldRules
-from .reference import Checkout, Expect, Sale
-from .world import Answer
+from .kinds import KINDS, SALES, reversed_field, row_key
+from .reference import Checkout, Expect, Sale, both
 
 
 class SaleRules(HoldRules):
@@ -88,10 +89,7 @@ class SaleRules(HoldRules):
             sale.answers.append(answer)
             row = self._row(sale.kind, sale.sale_id, sale.customer)
             if row is not None:
-                sale.outbox_id = row["id"]
-                hold = self.model.holds.get(sale.hold or "")
-                if hold is not None:
-                    hold.named_by.add(sale.sale_id)
+                self._stored_as(sale, row)
 
     # --- payments and refunds -------------------------------------------------------------
 
@@ -111,63 +109,75 @@ class SaleRules(HoldRules):
         self._store(self._new_payment(customer, hold, amount))
 
     def _store(self, sale: Sale) -> None:
-        """Send a sale not stored yet (new, or refused before) and check what became of it."""
-        rows = self.world.outbox()
-        spent = {
-            r["paymentId"]
-            for r in rows
-            if r["kind"] == "payment"
-            and (
-                r["state"] in ("dead", "discarded")
-                or (r["state"] == "delivered" and r["outcome"] == "redemption_failed")
-            )
-        }
-        expect = self.model.expect_finalize(sale, spent) if sale.kind == "payment" else None
-        if sale.kind == "payment":
+        """Send a call not stored yet (new, or refused before) and check what became of it."""
+        expect = Expect()
+        if sale.kind in SALES:
+            rows = self.world.outbox()
+            expect = self._expect_sale(sale, rows)
+            field = reversed_field(sale.kind)
             for r in rows:
-                if (
-                    r["kind"] == "refund"
-                    and r["paymentId"] == sale.sale_id
-                    and r["state"] == "pending"
-                ):
+                if r["kind"] == "refund" and r[field] == sale.sale_id and r["state"] == "pending":
                     self.refunds_waiting.setdefault(r["refundId"], set()).add(sale.sale_id)
-        path = "/v1/finalize-payment" if sale.kind == "payment" else "/v1/refund"
+        path = KINDS[sale.kind].path
         answer = self.world.pos("POST", path, sale.body)
         self._said(f"{path} {sale.body}", answer)
         sale.answers.append(answer)
         row = self._row(sale.kind, sale.sale_id, sale.customer)
-        self.check.new_sale(sale, answer, expect or Expect(), self.world.journal(), row)
+        self.check.new_sale(sale, answer, expect, self.world.journal(), row)
         if row is not None:
-            sale.outbox_id = row["id"]
-            hold = self.model.holds.get(sale.hold or "")
-            if hold is not None:
-                hold.named_by.add(sale.sale_id)
+            self._stored_as(sale, row)
         self.promises.flush()
 
-    @precondition(lambda self: self.model.payments or self.model.refunds)
-    @rule(refunds=st.booleans(), index=picks, identical=st.booleans())
-    def resend(self, refunds: bool, index: int, identical: bool) -> None:
-        sales = self.model.refunds if refunds and self.model.refunds else self.model.payments
-        if not sales:
-            sales = self.model.refunds
+    def _expect_sale(self, sale: Sale, rows: list[dict[str, Any]]) -> Expect:
+        """The refusals the hold (and, for an order, the coupon lock) it names make due."""
+        closed = ("dead", "discarded")
+        sales = [r for r in rows if r["kind"] in SALES]
+        spent = {
+            row_key(r)[1]
+            for r in sales
+            if r["state"] in closed
+            or (r["state"] == "delivered" and r["outcome"] == "redemption_failed")
+        }
+        expect = self.model.expect_finalize(sale, spent)
+        if sale.lock is None:
+            return expect
+        lock_spent = {
+            row_key(r)[1] for r in sales if r["state"] in closed or r["lockReference"] != sale.lock
+        }
+        return both(expect, self.model.expect_lock(sale, lock_spent))
+
+    def _stored_as(self, sale: Sale, row: dict[str, Any]) -> None:
+        sale.outbox_id = row["id"]
+        hold = self.model.holds.get(sale.hold or "")
+        if hold is not None:
+            hold.named_by.add(sale.sale_id)
+        lock = self.model.locks.get(sale.lock or "")
+        if lock is not None:
+            lock.named_by.add(sale.sale_id)
+
+    @precondition(lambda self: self.model.payments or self.model.refunds or self.model.points)
+    @rule(
+        which=st.sampled_from(["sales", "refunds", "points"]), index=picks, identical=st.booleans()
+    )
+    def resend(self, which: str, index: int, identical: bool) -> None:
+        pools = {"sales": self.model.payments, "refunds": self.model.refunds}
+        pools["points"] = self.model.points
+        sales = pools[which] or self.model.payments or self.model.refunds or self.model.points
         sale: Sale = pick(list(sales.values()), index)
         if sale.outbox_id is None:
             self._store(sale)  # refused before, nothing stored: a new request
             return
+        path = KINDS[sale.kind].path
         if not identical:
             changed = sale.body | (
-                {"totalDiscount": 1}
-                if sale.kind == "payment"
-                else {"amount": 3.0 if sale.amount == 4.0 else 4.0}
+                KINDS[sale.kind].changed or {"amount": 3.0 if sale.amount == 4.0 else 4.0}
             )
-            path = "/v1/finalize-payment" if sale.kind == "payment" else "/v1/refund"
             answer = self.world.pos("POST", path, changed)
             self._said(f"{path} with a used id: {changed}", answer)
             self.check.conflicting_sale(sale, answer)
             self.promises.flush()
             return
         before = self._row(sale.kind, sale.sale_id, sale.customer)
-        path = "/v1/finalize-payment" if sale.kind == "payment" else "/v1/refund"
         answer = self.world.pos("POST", path, sale.body)
         self._said(f"{path} resent: {sale.body}", answer)
         sale.answers.append(answer)
@@ -189,7 +199,9 @@ class SaleRules(HoldRules):
         taken = {"payment": self.model.payment_ids(), "redeem": self.model.redeem_ids}
         used = [i for i in taken.get(refund_id, []) if i not in self.model.refunds]
         chosen = pick(used, index) if used else None
-        self._refund(payment.sale_id, payment.customer, amount, with_customer, chosen)
+        self._refund(
+            payment.sale_id, payment.customer, amount, with_customer, chosen, kind=payment.kind
+        )
 
     @rule(customer=customers, amount=st.sampled_from([None, 5.0]))
     def refund_before_payment(self, customer: str, amount: float | None) -> None:
@@ -202,11 +214,17 @@ class SaleRules(HoldRules):
         amount: float | None,
         with_customer: bool,
         refund_id: str | None = None,
+        *,
+        kind: str = "payment",
+        lines: list[dict[str, Any]] | None = None,
     ) -> None:
+        """A refund of the payment (or order) ``payment_id``: by amount, in full, or by line."""
         refund_id = refund_id or self.model.fresh("R")
-        body: dict[str, Any] = {"paymentId": payment_id, "refundId": refund_id}
+        body: dict[str, Any] = {reversed_field(kind): payment_id, "refundId": refund_id}
         if amount is not None:
             body["amount"] = amount
+        if lines is not None:
+            body["lineItems"] = lines
         if with_customer:
             body["customerId"] = customer
         sale = Sale("refund", refund_id, customer, body, payment_id=payment_id, amount=amount)

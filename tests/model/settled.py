@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from .origins import CLOSED, Origins, row_key
+from .kinds import LEDGER_KINDS, row_key
+from .origins import CLOSED, Origins
 from .reference import Sale
-from .world import DRAIN_WITHIN
+from .settings import DRAIN_WITHIN
 
 REFUND_BEFORE_PAYMENT = 9005
 ALREADY_EXISTS = (9004, 9001)
+# The ledger row that says a call arrived, whatever else it wrote.
+ARRIVALS = ("PaymentReward", "ManualAccumulation", "ManualDeduction")
 
 
 class Settled(Origins):
@@ -42,8 +45,8 @@ class Settled(Origins):
 
     def _payment(self, sale: Sale) -> None:
         pid, customer = sale.sale_id, sale.customer
-        what = f"payment {pid} of {customer}"
-        row = self.rows.get(("payment", pid))
+        what = f"{sale.kind} {pid} of {customer}"
+        row = self.rows.get((sale.kind, pid))
         entries = self.by_tx.get(pid, [])
         rewards = [e for e in entries if e["type"] == "PaymentReward"]
         redemptions = [e for e in entries if e["type"] == "Redemption" and rewards]
@@ -127,8 +130,14 @@ class Settled(Origins):
                     f"{what} redeemed {points[0]} points for hold {hold.reference} of "
                     f"{hold.points}",
                 )
-            if outcome == "redemption_failed":
+            if outcome == "redemption_failed" and sale.lock is None:
                 self.p.broke("truthful", f"{what} is flagged redemption_failed, yet redeemed")
+            if row is not None and row["absorbedPoints"]:
+                self.p.broke(
+                    "truthful",
+                    f"{what} redeemed {points} points at Gameball, yet finance is told the "
+                    f"merchant absorbed {row['absorbedPoints']} ({row['note']})",
+                )
         elif sale.hold is not None and row is not None and row["state"] == "delivered":
             if outcome != "redemption_failed":
                 self.p.broke(
@@ -182,7 +191,9 @@ class Settled(Origins):
             e["type"] == "PaymentReward" and e["customerId"] == customer
             for e in self.by_tx.get(sale.payment_id or "", [])
         )
-        payment_row = self.rows.get(("payment", sale.payment_id or ""))
+        reversed_sale = self.model.payments.get(sale.payment_id or "")
+        reversed_kind = reversed_sale.kind if reversed_sale is not None else "payment"
+        payment_row = self.rows.get((reversed_kind, sale.payment_id or ""))
         stored_first = payment_row is not None and row is not None and payment_row["id"] < row["id"]
         gave_up = (
             row is not None and row["state"] == "dead" and row["lastCode"] == REFUND_BEFORE_PAYMENT
@@ -198,6 +209,8 @@ class Settled(Origins):
         for reference, answers in self.model.releases.items():
             if not any(a.ok for a in answers):
                 continue
+            if any(a.field("outcome") == "released_here" for a in answers if a.ok):
+                continue  # an offline hold, given back here alone: Gameball never had it
             row = self.rows.get(("release", reference))
             if row is None:
                 self.p.broke("exactly-once", f"release of {reference} acknowledged, no row")
@@ -207,18 +220,23 @@ class Settled(Origins):
     # --- order per customer -------------------------------------------------------------------
 
     def _order(self) -> None:
-        """Each customer's payments reach Gameball in the order they were stored here."""
+        """Each customer's calls that write the ledger under their own id (payments, orders,
+        cashback, manual points) reach Gameball in the order they were stored here."""
         arrived: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        seen: set[str] = set()
         for entry in self.snap.ledger:
-            tx = str(entry["transactionId"])
-            row = self.rows.get(("payment", tx))
-            sale = self.model.payments.get(tx)
-            if entry["type"] == "PaymentReward" and row is not None and sale is not None:
+            tx = str(entry.get("transactionId"))
+            if entry["type"] not in ARRIVALS:
+                continue  # a redemption under the id may be a redeem's that took it first
+            row = next((self.rows[(k, tx)] for k in LEDGER_KINDS if (k, tx) in self.rows), None)
+            known = tx in self.model.payments or tx in self.model.points
+            if row is not None and known and tx not in seen:
+                seen.add(tx)
                 arrived[entry["customerId"]].append((row["id"], tx))
         for customer, order in arrived.items():
             if order != sorted(order):
                 self.p.broke(
                     "order",
-                    f"{customer}'s payments reached Gameball as {[tx for _, tx in order]}, "
+                    f"{customer}'s calls reached Gameball as {[tx for _, tx in order]}, "
                     f"but were stored as {[tx for _, tx in sorted(order)]}",
                 )

@@ -5,12 +5,10 @@ Hypothesis steps are synchronous; each one is handed to the loop and waited for.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,89 +22,25 @@ from sidecar.simulator import Simulator, SimulatorServer
 from sidecar.simulator.errors import GameballError
 from tests.support.processes import STORE_ENV
 
+from .answers import Answer
+from .settings import (
+    COUPONS,
+    CUSTOMERS,
+    DRAIN_WITHIN,
+    POS_TIMEOUT,
+    SEED_POINTS,
+    SIDECAR_ENV,
+)
+
 T = TypeVar("T")
-
-CUSTOMERS = ("cust-a", "cust-b", "cust-c")
-SEED_POINTS = 1000
-# Short budgets and probe intervals so that faults and drains take fractions of a second.
-MAX_PAYMENT_OFFLINE = 500.0
-SIDECAR_ENV = {
-    "SIDECAR_BUDGETS_FINALIZE": "0.3",
-    "SIDECAR_BUDGETS_HOLD": "0.6",
-    "SIDECAR_BUDGETS_HOLD_STATUS": "0.3",
-    "SIDECAR_BUDGETS_BALANCE": "0.3",
-    "SIDECAR_BUDGETS_ESTIMATE": "0.3",
-    "SIDECAR_CONNECTIVITY_PROBE_INITIAL": "0.05",
-    "SIDECAR_CONNECTIVITY_PROBE_MAX": "0.3",
-    # Replay at once after a reconnect: the model waits for it in bounded time.
-    "SIDECAR_PACING_RECONNECT_JITTER_SECONDS": "0",
-    "SIDECAR_OUTBOX_RETRY_BASE": "0.05",
-    "SIDECAR_OUTBOX_RETRY_CAP": "0.4",
-    # A refund whose payment never comes here gives up after this many tries (a few seconds).
-    "SIDECAR_OUTBOX_REFUND_WAIT_ATTEMPTS": "4",
-    "SIDECAR_UPSTREAM_TIMEOUT": "2",
-    "SIDECAR_UPSTREAM_CONNECT_TIMEOUT": "1",
-    "SIDECAR_PACING_ENABLED": "false",
-    "SIDECAR_LIMITS_MAX_PAYMENT_AMOUNT": str(MAX_PAYMENT_OFFLINE),
-    "SIDECAR_SIDECAR_STOP_GRACE": "0.5",
-}
-# Above every budget, below the upstream timeout: the POS gives up, replay gets through.
-SLOW_SECONDS = 0.8
-# The cashier must have an answer by then, whatever Gameball does.
-POS_TIMEOUT = 5.0
-# Once healed, every queue must be empty within this. With the short retry and probe settings
-# above a healthy drain takes a second or two; a wedge stays a wedge, so exploring by hand may
-# shorten it further (MODEL_DRAIN_WITHIN=5) to make shrinking faster.
-DRAIN_WITHIN = float(os.environ.get("MODEL_DRAIN_WITHIN") or 10.0)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What the POS got for one request, and which journal entries arrived meanwhile."""
-
-    method: str
-    path: str
-    request: Any
-    status: int | None  # None: no answer at all (timeout, connection refused)
-    body: Any
-    elapsed: float
-    window: tuple[int, int]
-
-    @property
-    def error(self) -> dict[str, Any] | None:
-        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
-            return self.body["error"]  # type: ignore[no-any-return]
-        return None
-
-    @property
-    def code(self) -> str | None:
-        error = self.error
-        return str(error.get("code")) if error is not None else None
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
-
-    def field(self, name: str) -> Any:
-        return self.body.get(name) if isinstance(self.body, dict) else None
-
-    def short(self) -> str:
-        if self.status is None:
-            return f"no answer ({self.body})"
-        if self.error is not None:
-            upstream = self.error.get("upstreamCode")
-            return f"{self.status} {self.code}" + (f" (upstream {upstream})" if upstream else "")
-        keys = ("status", "outboxId", "holdReference", "state", "outcome", "redeemedPoints")
-        shown = {k: self.body[k] for k in keys if isinstance(self.body, dict) and k in self.body}
-        if isinstance(self.body, dict) and self.body.get("redemption"):
-            shown["redemption"] = self.body["redemption"]
-        return f"{self.status} {shown}"
 
 
 class World:
     """Owns the loop thread; every public method is synchronous."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        """``env``: settings on top of the model's own (a machine variant's)."""
+        self.env = env or {}
         self.root = Path(tempfile.mkdtemp(prefix="gameball-model-"))
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="model-loop", daemon=True)
@@ -144,6 +78,8 @@ class World:
     async def _open(self) -> None:
         for customer in CUSTOMERS:
             self.sim.seed_customer(customer, points=SEED_POINTS)
+        for coupon in COUPONS:
+            self.sim.add_coupon(coupon)
         await self.server.start(host="127.0.0.1", port=0, control_port=0)
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=POS_TIMEOUT))
         await self._start_sidecar()
@@ -154,6 +90,7 @@ class World:
             **SIDECAR_ENV,
             "GAMEBALL_BASE_URL": self.server.base_url,
             "SIDECAR_DATA_DIR": str(self.root / "data"),
+            **self.env,
         }
         app = create_app(load_config(None, env), Secrets("model-api-key", "model-secret-key"))
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -244,6 +181,19 @@ class World:
             rows.extend(page)
             after = page[-1]["id"]
 
+    def outbox_row(self, item_id: Any) -> dict[str, Any] | None:
+        """One row as the listing shows it (None for no such id)."""
+        if not isinstance(item_id, int):
+            return None
+        rows = self.get_json(f"/v1/outbox?limit=1&afterId={item_id - 1}")["items"]
+        return rows[0] if rows and rows[0]["id"] == item_id else None
+
+    def locks(self) -> dict[str, dict[str, Any]]:
+        """Every coupon lock Gameball made, by reference: its customer and its state (active,
+        used, released or expired)."""
+        locks = self.call(lambda: self.sim.state.coupons.snapshot()["locks"])
+        return {lock["lockReference"]: lock for lock in locks}
+
     def status(self) -> dict[str, Any]:
         return self.get_json("/v1/status")  # type: ignore[no-any-return]
 
@@ -265,6 +215,17 @@ class World:
                 return "gone"
 
         return self.call(look)
+
+    def spend_elsewhere(self, customer: str, points: int) -> str | None:
+        """The customer redeems points at another store, straight at Gameball: its id."""
+
+        def spend() -> str | None:
+            try:
+                return str(self.sim.spend_elsewhere(customer, points)["transactionId"])
+            except GameballError:
+                return None
+
+        return self.call(spend)
 
     def hold_elsewhere(self, customer: str, points: int) -> str | None:
         """A hold made for the customer at another till, straight at Gameball."""
@@ -305,13 +266,13 @@ class World:
 
         self.run(restart())
 
-    def drain(self) -> tuple[bool, dict[str, Any]]:
+    def drain(self, within: float = DRAIN_WITHIN) -> tuple[bool, dict[str, Any]]:
         """Wait (bounded) until nothing is queued or in flight, twice in a row and with no new
         request reaching Gameball in between, so background work has really finished."""
-        return self.run(self._drain(), timeout=DRAIN_WITHIN + 15)
+        return self.run(self._drain(within), timeout=within + 15)
 
-    async def _drain(self) -> tuple[bool, dict[str, Any]]:
-        deadline = self.loop.time() + DRAIN_WITHIN
+    async def _drain(self, within: float) -> tuple[bool, dict[str, Any]]:
+        deadline = self.loop.time() + within
         quiet = 0
         seen = -1
         snapshot: dict[str, Any] = {}

@@ -222,3 +222,31 @@ async def test_customer_welcome_and_referral_points_follow_the_programme() -> No
 
     assert sim.ledger("friend") == []
     assert [row["points"] for row in sim.ledger("cust-2002")] == [7]
+
+
+async def test_control_spends_points_at_another_store_as_a_redemption_of_its_own(
+    simulator_client: GameballClient, simulator: SimulatorServer
+) -> None:
+    spent = await simulator_client.control("POST", "/customers/cust-1001/spend", {"points": 120})
+    again = await simulator_client.control("POST", "/customers/cust-1001/spend", {"points": 30})
+    too_much = await simulator_client.control("POST", "/customers/cust-1001/spend", {"points": 999})
+    unknown = await simulator_client.control("POST", "/customers/nobody/spend", {"points": 1})
+
+    assert spent[0] == 200 and spent[1]["balance"]["availablePointsBalance"] == 380
+    assert again[1]["balance"]["availablePointsBalance"] == 350
+    assert (too_much[0], too_much[1]["code"]) == (422, 9008)
+    assert (unknown[0], unknown[1]["code"]) == (404, 7000)
+    rows = [(r["type"], r["transactionId"], r["points"]) for r in simulator.sim.ledger("cust-1001")]
+    assert rows == [("Redemption", "elsewhere-1", 120), ("Redemption", "elsewhere-2", 30)]
+
+
+def test_points_spent_elsewhere_twice_in_one_millisecond_take_the_next_free_one() -> None:
+    sim = Simulator(clock=lambda: 1_800_000_000.0, seed_demo=False)
+    sim.seed_customer("cust-x", points=100)
+
+    sim.spend_elsewhere("cust-x", 10)
+    sim.spend_elsewhere("cust-x", 20)
+
+    rows = sim.ledger("cust-x")
+    assert [r["points"] for r in rows] == [10, 20]
+    assert rows[0]["transactionTime"] != rows[1]["transactionTime"]
