@@ -18,7 +18,7 @@ import msgspec
 from sidecar.config import BudgetsSection
 
 from .figures import Figures, measure, misses
-from .modes import ACCOUNT_BUDGET_PER_S, Mode
+from .modes import ACCOUNT_BUDGET_PER_S, Mode, Targets
 from .resources import Usage, monitor
 from .services import SimulatorProcess
 from .stores import LiveTill, Store, start_all, stop_all
@@ -52,6 +52,12 @@ class Outcome:
     def ok(self) -> bool:
         return self.figures is not None and not self.missed and not self.problems
 
+    @property
+    def verdict(self) -> str:
+        if not self.ok:
+            return "MISSED"
+        return "met" if self.mode.targets != Targets() else "baseline"
+
     def lines(self) -> list[str]:
         head = f"fleet: mode={self.mode.name} stores={self.plan.stores} backlog={self.plan.backlog}"
         wan = f" wan_rtt_ms={self.plan.wan_rtt_s * 1000:.0f}" if self.plan.wan_rtt_s else ""
@@ -67,7 +73,7 @@ class Outcome:
             f" live_delivered_share={f.live_delivered_share:.2f}"
             f" fastest_store_s={f.fastest_store_s:.1f} slowest_store_s={f.slowest_store_s:.1f}"
             f" lost={f.lost} duplicated={f.duplicated} spec_violations={self.spec_violations}"
-            f"{wan} verdict={'met' if self.ok else 'MISSED'}"
+            f"{wan} verdict={self.verdict}"
         )
         details = [f"  resources: {self.usage.line()}"]
         details += [f"  missed: {m}" for m in self.missed]
