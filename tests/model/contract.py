@@ -130,7 +130,15 @@ CODES: dict[tuple[str, str], frozenset[str]] = {
             *_QUEUE_LIMITS,
         }
     ),
-    BALANCE: frozenset({"VALIDATION_ERROR", "CUSTOMER_NOT_FOUND", "BALANCE_UNAVAILABLE"}),
+    BALANCE: frozenset(
+        {
+            "VALIDATION_ERROR",
+            "CUSTOMER_NOT_FOUND",
+            "BALANCE_UNAVAILABLE",
+            "UPSTREAM_REJECTED",
+            "UPSTREAM_BUSY",
+        }
+    ),
     RELEASE: frozenset(
         {
             "VALIDATION_ERROR",

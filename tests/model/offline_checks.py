@@ -142,9 +142,11 @@ class OfflineChecks(RetailChecks):
                 f"{answer.short()}: {message!r}, but that cap is not reached",
             )
 
-    def balance_answer(self, customer: str, answer: Answer) -> None:
+    def balance_answer(self, customer: str, answer: Answer, journal: list[dict[str, Any]]) -> None:
         what = f"balance of {customer}"
         self.documented(BALANCE_OP, answer, what)
+        if answer.code in ("UPSTREAM_REJECTED", "UPSTREAM_BUSY"):
+            self.told_by_gameball(answer, journal, what)
         if answer.status == 200 and answer.field("availablePointsBalance") is None:
             self.p.broke("documented", f"{what}: 200 without availablePointsBalance")
         if answer.code == "CUSTOMER_NOT_FOUND":

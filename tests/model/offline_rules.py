@@ -47,7 +47,7 @@ class OfflineRedemptionMachine(CheckoutMachine):
         """The POS shows the identified shopper's balance (what an offline hold stands on)."""
         answer = self.world.pos("GET", f"/v1/customers/{customer}/balance")
         self._said(f"balance of {customer}", answer)
-        self.offline_check.balance_answer(customer, answer)
+        self.offline_check.balance_answer(customer, answer, self.world.journal())
         self.promises.flush()
 
     @rule(

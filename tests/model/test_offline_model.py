@@ -4,6 +4,7 @@ cap and each burned once or recorded for finance; `scripts/chaos model` runs man
 
 from __future__ import annotations
 
+from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from tests.model.offline_rules import OfflineRedemptionMachine
@@ -11,4 +12,6 @@ from tests.model.test_checkout_model import DEFAULT_RUN
 
 
 def test_offline_redemption_model_keeps_every_promise() -> None:
-    run_state_machine_as_test(OfflineRedemptionMachine, settings=DEFAULT_RUN)
+    run_state_machine_as_test(
+        OfflineRedemptionMachine, settings=settings(DEFAULT_RUN, max_examples=4)
+    )
