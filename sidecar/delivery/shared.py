@@ -137,4 +137,7 @@ class SharedBudget:
         if self._recovering is not None:
             self._recovering.cancel()
             await asyncio.gather(self._recovering, return_exceptions=True)
-        await self._redis.aclose()
+        try:
+            await self._redis.aclose()
+        except self._failures as exc:  # a slow Redis must not turn a clean stop into a failure
+            log.info("closing the connection to Redis: %s", type(exc).__name__)
