@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import stat
 import subprocess
 import sys
 import time
@@ -18,87 +16,19 @@ from sidecar.store.database import DB_NAME, Database
 from sidecar.store.outbox import Outbox
 from sidecar.store.rows import NewItem
 from sidecar.store.sealing import Sealer
+from tests.support.installs import (
+    API_KEY,
+    REPO,
+    SECRET_KEY,
+    UNIT,
+    Layout,
+    copy_checkout,
+    mode,
+    run,
+)
 
 # Real processes (and, here, real installs): run with -m slow, as scripts/chaos does.
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parent.parent
-UNIT = "gameball-sidecar.service"
-API_KEY = "gb-api-key-DO-NOT-PRINT-1234"
-SECRET_KEY = "gb-secret-key-DO-NOT-PRINT-5678"
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where the scripts are told to put things, all under one temporary directory."""
-
-    root: Path
-
-    @property
-    def prefix(self) -> Path:
-        return self.root / "opt"
-
-    @property
-    def etc(self) -> Path:
-        return self.root / "etc"
-
-    @property
-    def units(self) -> Path:
-        return self.root / "units"
-
-    @property
-    def data(self) -> Path:
-        return self.root / "lib" / "gameball-sidecar"
-
-    @property
-    def private_data(self) -> Path:
-        return self.root / "lib" / "private" / "gameball-sidecar"
-
-    @property
-    def cli(self) -> Path:
-        return self.prefix / "venv" / "bin" / "gameball-sidecar"
-
-    def env(self, **extra: str) -> dict[str, str]:
-        inherited = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(("SIDECAR_", "GAMEBALL_", "NOTIFY_SOCKET", "WATCHDOG_"))
-        }
-        return {
-            **inherited,
-            "PREFIX": str(self.prefix),
-            "ETC_DIR": str(self.etc),
-            "UNIT_DIR": str(self.units),
-            "DATA_DIR": str(self.data),
-            **extra,
-        }
-
-
-def run(script: Path, layout: Layout, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(script), "--no-systemctl", *args],
-        env=layout.env(**env),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-def copy_checkout(target: Path) -> Path:
-    """The files a store would check out: the scripts install from their own checkout, and a
-    copy keeps pip's in-tree build and any concurrent edit out of the way."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("sidecar", "config", "systemd"):
-        shutil.copytree(REPO / name, target / name, ignore=ignore)
-    for name in ("pyproject.toml", "README.md", "scripts/install", "scripts/uninstall"):
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, target / name)
-    return target
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ SUITES = (
     Suite(name="offline_redemption", module="scripts.chaos_suites.offline"),
     Suite(name="slowtests", module="scripts.chaos_suites.slowtests"),
     Suite(name="disk", module="scripts.chaos_suites.disk"),
+    Suite(name="fleet", module="scripts.chaos_suites.fleet"),
     Suite(name="soak", module="scripts.chaos_suites.soak", in_quick=False),
 )
 BY_NAME = {suite.name: suite for suite in SUITES}

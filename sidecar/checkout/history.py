@@ -30,6 +30,10 @@ _page_decoder = msgspec.json.Decoder(GbTransactionsPage)
 NOT_THERE_YET = ("pending", "inflight", "dead")
 
 
+# Customers whose cached pages are dropped when one of their calls lands (a bound on memory).
+MAX_TRACKED_CUSTOMERS = 10_000
+
+
 class History:
     def __init__(
         self,
@@ -98,6 +102,8 @@ class History:
             return await self._stale(key)
         now = self._clock()
         self._cache.put(key, page)
+        if len(self._pages) > MAX_TRACKED_CUSTOMERS:
+            self._pages.clear()  # kept bounded; the pages then simply age out of the cache
         self._pages.setdefault(params["customerId"], set()).add(key)
         await self._db.put_value(HISTORY_KEY + key, msgspec.json.encode(page), now)
         return page, now, "upstream"

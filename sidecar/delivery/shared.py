@@ -14,11 +14,6 @@ import secrets
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Literal
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-
 log = logging.getLogger(__name__)
 
 State = Literal["redis", "fallback"]
@@ -71,6 +66,13 @@ class SharedBudget:
         retry_every: float = 1.0,
         sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep,
     ) -> None:
+        # Imported here: a sidecar without a shared budget never loads the Redis client (RSS).
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import RedisError
+
+        self._failures: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
         self._redis = Redis.from_url(
             url,
             socket_timeout=timeout,
@@ -103,7 +105,7 @@ class SharedBudget:
         try:
             async with asyncio.timeout(self._timeout):
                 wait_ms = await self._script(keys=keys, args=args)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except self._failures as exc:
             self._fall_back(exc)
             return None
         return max(0, int(wait_ms)) / 1000
@@ -124,7 +126,7 @@ class SharedBudget:
             try:
                 async with asyncio.timeout(self._timeout):
                     await self._redis.ping()
-            except (RedisError, OSError, TimeoutError):
+            except self._failures:
                 good = 0
                 continue
             good += 1
@@ -135,4 +137,7 @@ class SharedBudget:
         if self._recovering is not None:
             self._recovering.cancel()
             await asyncio.gather(self._recovering, return_exceptions=True)
-        await self._redis.aclose()
+        try:
+            await self._redis.aclose()
+        except self._failures as exc:  # a slow Redis must not turn a clean stop into a failure
+            log.info("closing the connection to Redis: %s", type(exc).__name__)

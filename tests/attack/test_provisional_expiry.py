@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from sidecar.simulator import SimulatorServer
 from tests.support.clients import finalize, go_offline, hold, status, with_hold
 from tests.support.fixtures import MakeConfig, MakeSidecar
@@ -12,6 +14,7 @@ from tests.support.fixtures import MakeConfig, MakeSidecar
 ENABLED = {"SIDECAR_OFFLINE_REDEMPTION_ENABLED": "true", "SIDECAR_HOLDS_DEFAULT_TTL": "1"}
 
 
+@pytest.mark.slow  # waits out a real one-second hold
 async def test_expired_provisional_holds_still_burned_stay_within_the_share_cap(
     make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
 ) -> None:

@@ -56,6 +56,9 @@ async def wait_ready(
 class SidecarProcess:
     def __init__(self, *, base_url: str, data_dir: Path, log_path: Path, **env: str) -> None:
         self.port = free_port()
+        # Where ``python -m sidecar`` finds its package first: another release's checkout runs
+        # that release.
+        self.cwd: Path | None = None
         self.url = f"http://127.0.0.1:{self.port}"
         self._log_path = log_path
         self._env = {
@@ -80,6 +83,7 @@ class SidecarProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sidecar", "serve"],
             env=self._env,
+            cwd=self.cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

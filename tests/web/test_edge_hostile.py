@@ -228,9 +228,10 @@ async def test_hostile_any_text_as_a_path_parameter_is_never_5xx_nor_leaves_its_
     for request in received:
         assert request["path"] == expected, (text, request["path"])
     if ids.is_valid(text):
-        # An id the sidecar has never seen: it asks Gameball (at most once), which does not
-        # know it (9006/7000; the simulator's router answers a plain 404 for ids with { or }).
-        assert answer.status in (404, 422) and len(received) <= 1, (text, answer, received)
+        # It asks Gameball (at most once), which does not know it (9006/7000; the simulator's
+        # router answers a plain 404 for ids with { or }), unless hypothesis picked one of the
+        # simulator's seeded customers, whose balance is then a plain 200.
+        assert answer.status in (200, 404, 422) and len(received) <= 1, (text, answer, received)
     else:
         assert answer.status == 422 and received == [], (text, answer)
     assert_error_shape(answer.json(), answer.json()["error"]["code"])
