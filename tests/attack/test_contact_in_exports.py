@@ -4,8 +4,7 @@ manager typed into a manual-points `reason` is scrubbed like one inside `extra`.
 from __future__ import annotations
 
 from sidecar.simulator import SimulatorServer
-
-from .common import Client, call
+from tests.support.retail import Client, call
 
 MANUAL = {
     "customerId": "cust-1001",

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sidecar.simulator import SimulatorServer
-
-from .common import Client, call
+from tests.support.retail import Client, call
 
 LOCK = {"customerId": "cust-2002", "coupons": ["PCT15"], "totalPurchaseAmount": 100, "lock": True}
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from sidecar.simulator import SimulatorServer
-
-from .common import Client, call
+from tests.support.retail import Client, call
 
 FIRST = {"mobile": "+201000000001", "customerAttributes": {"displayName": "First"}}
 SECOND = {"mobile": "+201000000002", "customerAttributes": {"displayName": "Second"}}

@@ -7,8 +7,7 @@ from __future__ import annotations
 from sidecar.simulator import SimulatorServer
 from tests.support.clients import go_offline
 from tests.support.fixtures import MakeConfig, MakeSidecar
-
-from .common import call
+from tests.support.retail import call
 
 SALE = {
     "customerId": "cust-2002",

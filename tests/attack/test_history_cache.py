@@ -5,8 +5,7 @@ sale lands, the history cache must not hide it either."""
 from __future__ import annotations
 
 from sidecar.simulator import SimulatorServer
-
-from .common import Client, call
+from tests.support.retail import Client, call
 
 
 async def test_a_sale_delivered_after_a_history_read_is_in_the_next_history(

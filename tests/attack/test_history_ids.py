@@ -4,8 +4,7 @@ whatever characters the id rule allows (a colon is allowed)."""
 from __future__ import annotations
 
 from sidecar.simulator import SimulatorServer
-
-from .common import Client, call
+from tests.support.retail import Client, call
 
 
 async def test_queued_entries_in_history_keep_ids_with_colons(

@@ -6,8 +6,7 @@ from __future__ import annotations
 from sidecar.simulator import SimulatorServer
 from tests.support.clients import finalize, go_offline, hold, with_hold
 from tests.support.fixtures import MakeConfig, MakeSidecar
-
-from .common import call
+from tests.support.retail import call
 
 
 async def test_a_provisional_hold_burned_by_a_queued_sale_is_not_reported_active(

@@ -8,9 +8,8 @@ from __future__ import annotations
 import pytest
 
 from sidecar.simulator import SimulatorServer
+from tests.support.retail import Client, call
 from tests.support.waits import wait_drained
-
-from .common import Client, call
 
 
 async def test_order_with_a_payments_id_is_refused_at_the_till_and_nothing_stored(

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from sidecar.simulator import SimulatorServer
 from tests.support.clients import go_offline
-
-from .common import Client, call
+from tests.support.retail import Client, call
 
 DEDUCTION = {
     "customerId": "cust-2002",

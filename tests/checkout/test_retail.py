@@ -15,22 +15,10 @@ from sidecar.simulator import SimulatorServer
 from sidecar.simulator.customers import referral_code
 from tests.support.clients import assert_error_shape
 from tests.support.fixtures import MakeConfig, MakeSidecar
+from tests.support.retail import call, ledger, sent
 from tests.support.waits import wait_drained
 
 Client = TestClient[Any, Any]
-
-
-async def call(client: Client, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    response = await client.request(method, path, json=body)
-    return response.status, await response.json()
-
-
-def ledger(simulator: SimulatorServer, customer: str) -> list[dict[str, Any]]:
-    return simulator.sim.ledger(customer)
-
-
-def sent(simulator: SimulatorServer, suffix: str) -> list[dict[str, Any]]:
-    return [r["json"] for r in simulator.sim.requests if r["path"].endswith(suffix)]
 
 
 ORDER = {

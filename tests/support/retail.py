@@ -1,4 +1,4 @@
-"""Small helpers for the hostile tests: one call to the sidecar, what reached the simulator."""
+"""Helpers for the retail and hostile tests: one call to the sidecar, what reached Gameball."""
 
 from __future__ import annotations
 
