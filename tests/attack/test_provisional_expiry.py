@@ -4,9 +4,9 @@ burn after its expiry must still count against the caps, or two checkouts spend 
 from __future__ import annotations
 
 import asyncio
+import time
 
-import pytest
-
+from sidecar.clocks import Clocks
 from sidecar.simulator import SimulatorServer
 from tests.support.clients import finalize, go_offline, hold, status, with_hold
 from tests.support.fixtures import MakeConfig, MakeSidecar
@@ -14,16 +14,17 @@ from tests.support.fixtures import MakeConfig, MakeSidecar
 ENABLED = {"SIDECAR_OFFLINE_REDEMPTION_ENABLED": "true", "SIDECAR_HOLDS_DEFAULT_TTL": "1"}
 
 
-@pytest.mark.slow  # waits out a real one-second hold
 async def test_expired_provisional_holds_still_burned_stay_within_the_share_cap(
     make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
 ) -> None:
-    sidecar = await make_sidecar(make_config(**ENABLED))
+    ahead = [0.0]  # the till's wall clock moves on when the test says; timers stay real
+    clocks = Clocks(clock=lambda: time.time() + ahead[0], timer=time.monotonic, sleep=asyncio.sleep)
+    sidecar = await make_sidecar(make_config(**ENABLED), clocks=clocks)
     assert (await sidecar.get("/v1/customers/cust-1001/balance")).status == 200  # 500 points
     await simulator.set_down(True)
     await go_offline(sidecar)
     first = await hold(sidecar, "exp-1", 250)  # the whole 0.5 share of 500
-    await asyncio.sleep(1.3)  # its expiresAt passes
+    ahead[0] = 2.0  # its expiresAt (one second) passes
     second = await hold(sidecar, "exp-2", 250)
 
     burned_first = await finalize(sidecar, with_hold("exp-pay-1", 30, first))
