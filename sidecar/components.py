@@ -4,6 +4,7 @@ place that reads ``Config`` beside the app's lifecycles."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import aiojobs
@@ -161,12 +162,7 @@ def assemble(
     balances = Balances(
         database=database,
         upstream=upstream,
-        cache=AgedCache(
-            maxsize=cache.balance_max_entries,
-            ttl=cache.balance_ttl,
-            timer=clocks.timer,
-            clock=clocks.clock,
-        ),
+        cache=customer_cache(config, clocks),
         budget=budgets.balance,
         book=book,
         spawn=scheduler.spawn,
@@ -178,12 +174,7 @@ def assemble(
         database=database,
         outbox=outbox,
         upstream=upstream,
-        cache=AgedCache(
-            maxsize=cache.balance_max_entries,
-            ttl=cache.balance_ttl,
-            timer=clocks.timer,
-            clock=clocks.clock,
-        ),
+        cache=customer_cache(config, clocks),
         budget=budgets.balance,
         clock=clocks.clock,
     )
@@ -293,4 +284,14 @@ def assemble(
             offline_redemption=spend.enabled,
             clock=clocks.clock,
         ),
+    )
+
+
+def customer_cache(config: Config, clocks: Clocks) -> AgedCache[str, Any]:
+    """A short cache of what Gameball said about one customer (balance, history pages)."""
+    return AgedCache(
+        maxsize=config.cache.balance_max_entries,
+        ttl=config.cache.balance_ttl,
+        timer=clocks.timer,
+        clock=clocks.clock,
     )
