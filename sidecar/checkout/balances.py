@@ -78,7 +78,12 @@ class Balances:
         if self._spawn is None or customer_id in self._refreshing:
             return
         self._refreshing.add(customer_id)
-        await self._spawn(self._refresh(customer_id))
+        refresh = self._refresh(customer_id)
+        try:
+            await self._spawn(refresh)
+        except RuntimeError:  # the scheduler is closed: the sidecar is stopping
+            refresh.close()
+            self._refreshing.discard(customer_id)
 
     async def _refresh(self, customer_id: str) -> None:
         try:

@@ -28,6 +28,10 @@ DB_NAME = "sidecar.db"
 Params = Sequence[Any] | Mapping[str, Any]
 
 
+# aiosqlite answers ValueError once its connection is closed (a call still running at stop).
+FAILURES = (sqlite3.Error, ValueError)
+
+
 class Changed(msgspec.Struct, frozen=True, kw_only=True):
     rows: int  # how many rows the statement changed
     last_id: int  # the id of the row an INSERT made
@@ -48,21 +52,21 @@ class Statements:
             cursor = await self._db.execute(sql, params)
             changed = Changed(rows=cursor.rowcount, last_id=cursor.lastrowid or 0)
             await cursor.close()
-        except sqlite3.Error as exc:
+        except FAILURES as exc:
             raise StorageError(describe(exc, self._path)) from exc
         return changed
 
     async def fetchone(self, sql: str, params: Params = ()) -> Any:
         try:
             rows = await self._db.execute_fetchall(sql, params)
-        except sqlite3.Error as exc:
+        except FAILURES as exc:
             raise StorageError(describe(exc, self._path)) from exc
         return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Any]:
         try:
             return list(await self._db.execute_fetchall(sql, params))
-        except sqlite3.Error as exc:
+        except FAILURES as exc:
             raise StorageError(describe(exc, self._path)) from exc
 
 
@@ -171,7 +175,9 @@ class Database:
         return (bytes(row[0]), float(row[1])) if row else None
 
 
-def describe(exc: sqlite3.Error, path: Path | None = None) -> str:
+def describe(exc: Exception, path: Path | None = None) -> str:
+    if not isinstance(exc, sqlite3.Error):
+        return "the database is closed (the sidecar is stopping)"
     text = str(exc)
     if "full" in text:
         if path is not None and shutil.disk_usage(path.parent).free > 64 * 1024 * 1024:
