@@ -4,7 +4,7 @@ not be told it is "active" (a sale naming it again is refused 409 HOLD_ALREADY_U
 from __future__ import annotations
 
 from sidecar.simulator import SimulatorServer
-from tests.support.clients import finalize, go_offline, hold, with_hold
+from tests.support.clients import finalize, hold, offline_after_balance, with_hold
 from tests.support.fixtures import MakeConfig, MakeSidecar
 from tests.support.retail import call
 
@@ -13,9 +13,7 @@ async def test_a_provisional_hold_burned_by_a_queued_sale_is_not_reported_active
     make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
 ) -> None:
     sidecar = await make_sidecar(make_config(SIDECAR_OFFLINE_REDEMPTION_ENABLED="true"))
-    assert (await sidecar.get("/v1/customers/cust-1001/balance")).status == 200
-    await simulator.set_down(True)
-    await go_offline(sidecar)
+    await offline_after_balance(sidecar, simulator)  # cust-1001: 500 points
     held = await hold(sidecar, "st-1", 100)
     code, _ = await finalize(sidecar, with_hold("st-pay-1", 20, held))
     again, _ = await finalize(sidecar, with_hold("st-pay-2", 20, held))

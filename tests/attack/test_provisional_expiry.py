@@ -8,7 +8,13 @@ import time
 
 from sidecar.clocks import Clocks
 from sidecar.simulator import SimulatorServer
-from tests.support.clients import finalize, go_offline, hold, status, with_hold
+from tests.support.clients import (
+    finalize,
+    hold,
+    offline_after_balance,
+    status,
+    with_hold,
+)
 from tests.support.fixtures import MakeConfig, MakeSidecar
 
 ENABLED = {"SIDECAR_OFFLINE_REDEMPTION_ENABLED": "true", "SIDECAR_HOLDS_DEFAULT_TTL": "1"}
@@ -20,9 +26,7 @@ async def test_expired_provisional_holds_still_burned_stay_within_the_share_cap(
     ahead = [0.0]  # the till's wall clock moves on when the test says; timers stay real
     clocks = Clocks(clock=lambda: time.time() + ahead[0], timer=time.monotonic, sleep=asyncio.sleep)
     sidecar = await make_sidecar(make_config(**ENABLED), clocks=clocks)
-    assert (await sidecar.get("/v1/customers/cust-1001/balance")).status == 200  # 500 points
-    await simulator.set_down(True)
-    await go_offline(sidecar)
+    await offline_after_balance(sidecar, simulator)  # cust-1001: 500 points
     first = await hold(sidecar, "exp-1", 250)  # the whole 0.5 share of 500
     ahead[0] = 2.0  # its expiresAt (one second) passes
     second = await hold(sidecar, "exp-2", 250)

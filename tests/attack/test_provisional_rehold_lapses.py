@@ -7,7 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from sidecar.simulator import SimulatorServer
-from tests.support.clients import finalize, go_offline, hold, outbox_item, with_hold
+from tests.support.clients import (
+    finalize,
+    hold,
+    offline_after_balance,
+    outbox_item,
+    with_hold,
+)
 from tests.support.fixtures import MakeConfig, MakeSidecar
 from tests.support.waits import wait_drained, wait_until
 
@@ -23,9 +29,7 @@ async def test_a_lapsed_rehold_keeps_the_value_the_till_discounted(
     make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
 ) -> None:
     sidecar = await make_sidecar(make_config(**ENABLED))
-    assert (await sidecar.get("/v1/customers/cust-1001/balance")).status == 200
-    await simulator.set_down(True)
-    await go_offline(sidecar)
+    await offline_after_balance(sidecar, simulator)  # cust-1001: 500 points
     held = await hold(sidecar, "lapse-1", 100)
     code, paid = await finalize(sidecar, with_hold("lapse-pay-1", 20, held))
     simulator.sim.set_fault("error5xx", paths=["/integrations/payments"])

@@ -8,7 +8,13 @@ from __future__ import annotations
 import pytest
 
 from sidecar.simulator import SimulatorServer
-from tests.support.clients import finalize, go_offline, hold, outbox_item, with_hold
+from tests.support.clients import (
+    finalize,
+    hold,
+    offline_after_balance,
+    outbox_item,
+    with_hold,
+)
 from tests.support.fixtures import MakeConfig, MakeSidecar
 from tests.support.waits import wait_drained
 
@@ -28,9 +34,7 @@ async def test_a_lost_rehold_answer_does_not_write_off_the_redemption(
     make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
 ) -> None:
     sidecar = await make_sidecar(make_config(**ENABLED))
-    assert (await sidecar.get("/v1/customers/cust-1001/balance")).status == 200  # 500 points
-    await simulator.set_down(True)
-    await go_offline(sidecar)
+    await offline_after_balance(sidecar, simulator)  # cust-1001: 500 points
     held = await hold(sidecar, "orph-1", 400)
     code, paid = await finalize(sidecar, with_hold("orph-pay-1", 20, held))
     simulator.sim.set_fault("drop_response", paths=["/integrations/transactions/hold"], count=1)

@@ -19,6 +19,7 @@ from tests.support.clients import (
     go_offline,
     hold,
     json_object,
+    offline_after_balance,
     outbox_item,
     payment,
     status,
@@ -68,9 +69,7 @@ def redemptions(simulator: SimulatorServer, customer: str = "cust-1001") -> list
 async def test_offline_redemption_is_off_unless_the_merchant_enables_it(
     sidecar: Client, simulator: SimulatorServer
 ) -> None:
-    assert (await sidecar.get("/v1/customers/cust-1001/balance")).status == 200
-    await simulator.set_down(True)
-    await go_offline(sidecar)
+    await offline_after_balance(sidecar, simulator)  # cust-1001: 500 points
 
     response = await sidecar.post(
         "/v1/hold-and-redeem", json={"customerId": "cust-1001", "checkoutId": "k-1", "points": 10}

@@ -9,8 +9,8 @@ from __future__ import annotations
 from sidecar.simulator import SimulatorServer
 from tests.support.clients import (
     finalize,
-    go_offline,
     hold,
+    offline_after_balance,
     outbox_item,
     status,
     with_hold,
@@ -26,9 +26,7 @@ async def test_written_off_sale_whose_answer_was_lost_stays_redemption_failed(
     make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
 ) -> None:
     sidecar = await make_sidecar(make_config(**ENABLED))
-    assert (await sidecar.get("/v1/customers/cust-1001/balance")).status == 200
-    await simulator.set_down(True)
-    await go_offline(sidecar)
+    await offline_after_balance(sidecar, simulator)  # cust-1001: 500 points
     held = await hold(sidecar, "k-lost", 100)
     code, paid = await finalize(sidecar, with_hold("p-lost", 20, held))
     simulator.sim.spend_elsewhere("cust-1001", 450)  # the re-hold at replay is refused (9008)

@@ -104,6 +104,16 @@ async def go_offline(client: Client) -> None:
     await wait_until(lambda: connectivity.offline)
 
 
+async def offline_after_balance(
+    client: Client, simulator: SimulatorServer, customer: str = "cust-1001"
+) -> None:
+    """The till reads the customer's balance (which offline redemption needs), then Gameball
+    goes down and the sidecar notices."""
+    assert (await client.get(f"/v1/customers/{customer}/balance")).status == 200
+    await simulator.set_down(True)
+    await go_offline(client)
+
+
 async def checkout(client: Client, *, email: str = "", mobile: str = "") -> dict[str, Any]:
     """A whole checkout of cust-1001: an estimate, a hold, and the payment that burns it."""
     await client.post("/v1/estimate-points", json={"customerId": "cust-1001", "totalPaid": 20})
