@@ -181,24 +181,29 @@ RESENDS = {
     ),
 }
 # 0.1.0 digested the request as its own models encoded it (field order, null fields, the time
-# as sent); the current models encode it otherwise, so the digests differ (issue: fingerprints
-# must be canonical, and rows stored by 0.1.0 compared by what they would send).
-FINGERPRINT_DRIFT = pytest.mark.xfail(
-    reason="0.1.0's request digests differ from the current models' for these requests",
-    strict=True,
-)
+# as sent), so the digests differ from today's: a row of its is recognised by the body it
+# would send. Changed resends stay conflicts.
+CHANGED = {
+    "dated payment, another date": (
+        "/v1/finalize-payment",
+        {**RESENDS["dated payment"][1], "paymentDate": "2026-11-21T11:00:00.000Z"},
+    ),
+    "refund, another amount": ("/v1/refund", {**RESENDS["refund"][1], "amount": 3}),
+}
 
 
 @pytest.mark.parametrize(
-    "case",
+    ("case", "expected"),
     [
-        "payment",
-        pytest.param("dated payment", marks=FINGERPRINT_DRIFT),
-        pytest.param("refund", marks=FINGERPRINT_DRIFT),
+        ("payment", 202),
+        ("dated payment", 202),
+        ("refund", 202),
+        ("dated payment, another date", 409),
+        ("refund, another amount", 409),
     ],
 )
 async def test_upgrade_a_resend_of_a_sale_0_1_stored_gets_its_stored_outcome(
-    simulator: SimulatorServer, tmp_path: Path, case: str
+    simulator: SimulatorServer, tmp_path: Path, case: str, expected: int
 ) -> None:
     release = release_checkout(legacy.RELEASE_COMMIT, tmp_path / "release")
     old = SidecarProcess(
@@ -218,11 +223,14 @@ async def test_upgrade_a_resend_of_a_sale_0_1_stored_gets_its_stored_outcome(
         assert old.stop() == 0
         new.start()
         await new.wait_ready(session)
-        path, body = RESENDS[case]
+        path, body = {**RESENDS, **CHANGED}[case]
 
         async with session.post(new.url + path, json=body) as response:
             status, answer = response.status, await response.json()
         assert new.stop() == 0
 
     assert legacy.schema_version(tmp_path / "data") == 4
-    assert (status, answer.get("status")) == (202, "queued"), answer
+    if expected == 409:
+        assert (status, answer["error"]["code"]) == (409, "IDEMPOTENCY_CONFLICT"), answer
+    else:
+        assert (status, answer.get("status")) == (202, "queued"), answer

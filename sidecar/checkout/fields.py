@@ -5,7 +5,8 @@ makes two requests "the same"."""
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
@@ -91,6 +92,44 @@ class Redemption(
 
 class ReturnWindow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     returnWindow: Annotated[int, Meta(ge=0, le=3650)]
+
+
+def same_call(stored: bytes, new: bytes, *, time_field: str, dated: bool) -> bool:
+    """Whether a row an earlier release stored (its request digested another way) holds this
+    request: the same body to Gameball but for what the sidecar stamps (the store, the till)
+    and, when the request has no time of its own, the time each was queued."""
+    try:
+        bodies = [msgspec.json.decode(body) for body in (stored, new)]
+    except msgspec.DecodeError:
+        return False
+    if not all(isinstance(body, dict) for body in bodies):
+        return False
+    old, current = (_canonical(body, time_field, dated) for body in bodies)
+    return old == current
+
+
+def _canonical(body: dict[str, Any], time_field: str, dated: bool) -> dict[str, Any]:
+    kept: dict[str, Any] = _without_nulls(
+        {k: v for k, v in body.items() if k not in ("merchant", "channel")}
+    )
+    extra = {k: v for k, v in (kept.pop("extra", None) or {}).items() if k != "terminalId"}
+    if extra:
+        kept["extra"] = extra
+    moment = kept.pop(time_field, None)
+    if dated:
+        try:
+            kept[time_field] = datetime.fromisoformat(moment).timestamp()
+        except (TypeError, ValueError):
+            kept[time_field] = moment
+    return kept
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def fingerprint_of(request: msgspec.Struct) -> bytes:

@@ -56,9 +56,12 @@ class Submitter:
         started: float,
         rules: Callable[[Admission], None] = may_burn,
         limited: bool = True,
+        same: Callable[[bytes], bool] | None = None,
     ) -> SaleAnswer:
         """Store the call (or find it stored under its id) and deliver it at once when it may
-        go; ``rules`` may refuse it; ``limited``: the offline limits apply to it."""
+        go; ``rules`` may refuse it; ``limited``: the offline limits apply to it; ``same``:
+        whether a stored body whose digest differs is still this request (one an earlier
+        release stored, digested its way)."""
         try:
             stored = await self._dispatcher.submit(
                 new, check=self._check(rules, limited), budget=self._budget, started=started
@@ -68,7 +71,8 @@ class Submitter:
                 f"The call could not be stored ({exc}), so it was NOT queued for loyalty; "
                 "complete the sale without points and ask store IT to check the terminal's disk"
             ) from None
-        if not stored.created and stored.item.fingerprint != new.fingerprint:
+        differs = not stored.created and stored.item.fingerprint != new.fingerprint
+        if differs and not (same is not None and same(stored.item.body)):
             raise errors.IdempotencyConflict(
                 f"{what} was already used for a different request; send a new id for a "
                 "different sale, or resend exactly the same body"

@@ -5,6 +5,7 @@ names the payment or the order it reverses and is never sent before it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -14,7 +15,7 @@ from ..gameball.wire import GbMerchant
 from ..store.outbox import Outbox
 from ..store.rows import NewItem
 from ..timefmt import iso_ms
-from .fields import Redemption, fingerprint_of
+from .fields import Redemption, fingerprint_of, same_call
 from .models import FinalizeRequest, OrderRequest, RefundRequest
 from .queueing import Submitter, event_time
 from .replies import SaleAnswer
@@ -48,7 +49,10 @@ class Sales:
             request.redemption,
         )
         return await self._submitter.submit(
-            new, what=f"paymentId {request.paymentId!r}", started=started
+            new,
+            what=f"paymentId {request.paymentId!r}",
+            started=started,
+            same=_as_stored(new.body, "paymentDate", dated=request.paymentDate is not None),
         )
 
     async def finalize_order(self, request: OrderRequest) -> SaleAnswer:
@@ -104,7 +108,10 @@ class Sales:
             after_key=f"{kind}:{sale_id}",
         )
         return await self._submitter.submit(
-            new, what=f"refundId {request.refundId!r}", started=started
+            new,
+            what=f"refundId {request.refundId!r}",
+            started=started,
+            same=_as_stored(new.body, "transactionTime", dated=request.refundDate is not None),
         )
 
     def _stamped(self, request: msgspec.Struct, time_field: str, at: float) -> dict[str, Any]:
@@ -115,6 +122,12 @@ class Sales:
         body["channel"] = "pos"
         body["extra"] = {"terminalId": self._terminal_id, **(body.get("extra") or {})}
         return body
+
+
+def _as_stored(body: bytes, time_field: str, *, dated: bool) -> Callable[[bytes], bool]:
+    """Payments and refunds are the kinds 0.1.0 stored, digesting requests another way: a row
+    of its holding the same body is this request (its stored outcome, not a 409)."""
+    return lambda stored: same_call(stored, body, time_field=time_field, dated=dated)
 
 
 def _sale(
