@@ -1,24 +1,42 @@
 """How fast this sidecar may send after Gameball answered 429, up to its ceiling (its share of
 the account's budget, in calls per second). Static, as it always was: every sender pauses
-(``pause_on_429``), then restarts slowly, doubling each quiet second. AIMD: a short pause, the
-rate halved (a fleet's tills that all met 429 back off together but not in step), and a little
-added back each clean second, so tills sharing one account settle on their fair part."""
+(``pause_on_429``), then restarts slowly, doubling each quiet second. AIMD, for a fleet of
+tills on one account with no coordinator: a short pause, the rate cut by 30%, then grown back
+on a cubic curve, fast at first and flat near the rate that met the 429, so the fleet dwells
+just under the account's budget instead of crossing it every few seconds (the growth is
+relative to each till's own rate, so it does not depend on how many tills there are); after
+a reconnect replay starts at a small part of the ceiling and grows from there."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 
 # Without a Retry-After: by then the per-second window Gameball counts in has emptied.
 AIMD_PAUSE = 1.0
-# The calls in flight when the budget ran out all meet 429 together: one halving for them.
+# The calls in flight when the budget ran out all meet 429 together: one decrease for them.
 DECREASE_EVERY = 1.0
-# Each clean second adds this share of the ceiling back: half to full in 30 seconds, one long
-# window. Faster meets more 429s in a fleet (a model of 10 tills on one account: 1/30 met 40%
-# more than this) for no more calls accepted.
-INCREASE_SHARE = 1 / 60
-FLOOR_SHARE = 1 / 64
+# A 429 cuts the rate to this part of the rate that met it.
+BETA = 0.7
+# Seconds the cubic curve takes back to the rate that met the 429; after it, each clean second
+# multiplies the rate by GROWTH, to find out whether more fits now. A till of a fleet meets
+# about one 429 per cycle, so the longer the cycle the rarer they are (in a model of 20 tills
+# on one account: 60 s met 5%, 90 s 4.5%), for a slower climb when tills drop out.
+RECOVER_SECONDS = 90.0
+GROWTH = 1.05
+# After a reconnect replay starts at this part of the ceiling and grows by GROWTH each second
+# (the ceiling after about 70 s): a fleet reconnecting at once does not all burst at full speed
+# into Gameball's 30-second window, which would then refuse every till for most of it. A lone
+# till loses about 50 s of its drain to it; it comes with the reconnect jitter, and a store
+# alone on its account turns both off with ``reconnect_jitter_seconds = 0``.
+START_SHARE = 1 / 32
+FLOOR_SHARE = 1 / 256
+# 429s in a row with none of this till's calls of the last MEASURE_SECONDS accepted: the
+# account's windows are full for now, and each such look waits twice as long as the last.
+MEASURE_SECONDS = 2.0
+MAX_DOUBLINGS = 4
 
 
 class RateControl:
@@ -37,10 +55,16 @@ class RateControl:
         self._restart = restart_rate
         self._timer = timer
         self.paused_until = 0.0
-        # None: the windows alone decide; else calls are spaced 1/rate apart.
+        # Static: None (the windows alone decide) or the rate doubling back after a pause.
         self._rate: float | None = None
         self._ramped_at = 0.0
+        # AIMD: the cubic curve from ``_low`` at ``_epoch`` to ``_high`` ``_span`` seconds on.
+        self._curve: tuple[float, float, float, float] | None = None
         self._decreased_at = -math.inf
+        self._blocked = 0
+        self._slow_start: float | None = None
+        self._sent: deque[float] = deque()
+        self._refused: deque[float] = deque()
 
     @property
     def ceiling(self) -> float:
@@ -57,6 +81,18 @@ class RateControl:
         current = self._current(self._timer())
         return self._ceiling if current is None else current
 
+    def sent(self, now: float) -> None:
+        """A call went: AIMD weighs its 429s against the calls sent."""
+        if self.aimd:
+            self._sent.append(now)
+            self._forget(now)
+
+    def reconnected(self, replay_from: float) -> None:
+        """Gameball is back after an outage: AIMD replay starts low at ``replay_from`` and
+        ramps up to the ceiling."""
+        if self.aimd:
+            self._slow_start = replay_from
+
     def rate_limited(self, retry_after: float | None = None) -> None:
         now = self._timer()
         if not self.aimd:
@@ -65,15 +101,22 @@ class RateControl:
             self._rate = min(self._restart, self._ceiling)
             self._ramped_at = self.paused_until
             return
-        pause = AIMD_PAUSE if retry_after is None else retry_after
-        self.paused_until = max(self.paused_until, now + pause)
+        self._refused.append(now)
+        self._forget(now)
         if now - self._decreased_at < DECREASE_EVERY:
+            self.paused_until = max(self.paused_until, now + AIMD_PAUSE)
             return
-        current = self._current(now)
-        current = self._ceiling if current is None else current
-        self._rate = max(self._ceiling * FLOOR_SHARE, current / 2)
+        current = self.rate()
+        accepted = 1.0 - len(self._refused) / max(len(self._sent), len(self._refused))
+        self._blocked = self._blocked + 1 if accepted <= 0 else 0
+        pause = AIMD_PAUSE * 2 ** min(max(0, self._blocked - 1), MAX_DOUBLINGS)
+        pause = pause if retry_after is None else retry_after
+        self.paused_until = max(self.paused_until, now + pause)
+        self._slow_start = None
+        low = max(self._ceiling * FLOOR_SHARE, current * BETA)
+        # Clean seconds count from the end of the pause; at the floor it still climbs.
+        self._curve = (self.paused_until, low, max(current, low / BETA), RECOVER_SECONDS)
         self._decreased_at = now
-        self._ramped_at = self.paused_until  # clean seconds count from the end of the pause
 
     def spacing_wait(self, now: float, last_send: float) -> float:
         """Seconds until the next call keeps the current rate (0: now)."""
@@ -82,18 +125,41 @@ class RateControl:
             return 0.0
         return max(0.0, last_send + 1.0 / current - now)
 
+    def _forget(self, now: float) -> None:
+        for times in (self._sent, self._refused):
+            while times and times[0] < now - MEASURE_SECONDS:
+                times.popleft()
+
     def _current(self, now: float) -> float | None:
+        if self.aimd:
+            return self._on_curve(now)
         if self._rate is None:
             return None
-        if self.aimd:
-            steps = math.floor(max(0.0, now - self._ramped_at))
-            if steps:
-                self._rate += steps * self._ceiling * INCREASE_SHARE
-                self._ramped_at += steps
-        elif now - self._ramped_at >= 1.0:
+        if now - self._ramped_at >= 1.0:
             # As it always was: one doubling per look, a second after the last.
             self._rate *= 2
             self._ramped_at = now
         if self._rate >= self._ceiling:
             self._rate = None
         return self._rate
+
+    def _on_curve(self, now: float) -> float | None:
+        if self._slow_start is not None:
+            rate = self._ceiling * START_SHARE * math.pow(GROWTH, max(0.0, now - self._slow_start))
+            if rate < self._ceiling:
+                return rate
+            self._slow_start = None
+        if self._curve is None:
+            return None
+        epoch, low, high, span = self._curve
+        # high + (high - low) * ((t - span) / span) ** 3: ``low`` at the epoch, flat at ``high``
+        # after ``span`` seconds, then climbing again to find out whether more fits now.
+        t = max(0.0, now - epoch)
+        if t <= span:
+            rate = high + (high - low) * ((t - span) / span) ** 3
+        else:
+            rate = high * math.pow(GROWTH, t - span)
+        if rate >= self._ceiling:
+            self._curve = None
+            return None
+        return rate

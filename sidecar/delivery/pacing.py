@@ -102,9 +102,11 @@ class Pacer:
 
     def reconnected(self) -> None:
         """Gameball is reachable again: replay waits a random part of the jitter first (live
-        calls do not)."""
-        if self._reconnect_jitter > 0:
+        calls do not), then, with AIMD, starts slowly. Not on a healthy shared budget: it
+        already spaces the fleet, and a late start would only make this store finish last."""
+        if self._reconnect_jitter > 0 and self.shared_budget != "redis":
             self._replay_from = self._timer() + self._jitter(self._reconnect_jitter)
+            self._rate.reconnected(self._replay_from)  # AIMD: and starts slowly
 
     async def acquire(self, *, live: bool = False, within: float | None = None) -> None:
         """Wait until one more call fits, then count it. ``live``: a cashier is waiting; it
@@ -166,6 +168,7 @@ class Pacer:
             # Counted from when the call goes, not from before Redis was asked.
             self._windows.take(self._timer())
         self._last_send = self._timer()
+        self._rate.sent(self._last_send)
         return 0.0
 
     def _target_share(self) -> float:

@@ -1,16 +1,19 @@
-"""AIMD on fake time: a 429 halves the rate (once for the calls that met it together), each
-clean second adds 1/60 of the ceiling back up to the ceiling, never below a floor; Retry-After
-is honoured in both modes. And a fleet of pacers on one account (the simulator's limiter, on
-one stepped clock): AIMD shares the budget fairly where the static pause lets one till starve
-the others."""
+"""AIMD on fake time: a 429 cuts the rate by 30% (once for the calls that met it together),
+a cubic curve brings it back, flat near the rate that met the 429, then it grows by 5% a
+second up to the ceiling; replay after a reconnect starts low; never below a floor; nothing
+accepted doubles the pause; Retry-After is honoured in both modes. And a fleet of pacers on
+one account (the simulator's limiter, on one stepped clock): AIMD shares the budget fairly
+where the static pause lets one till starve the others."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Sequence
 
 import pytest
 
+from sidecar.delivery import aimd as tuning
 from sidecar.delivery.aimd import RateControl
 from sidecar.delivery.pacing import Pacer
 from sidecar.simulator.ratelimit import SlidingWindowLimiter
@@ -21,57 +24,141 @@ def control(fake_time: FakeTime, *, aimd: bool = True, ceiling: float = 12.0) ->
     return RateControl(ceiling=ceiling, aimd=aimd, pause_seconds=30.0, timer=fake_time.timer)
 
 
-def test_aimd_429_halves_the_rate_and_pauses_a_second(fake_time: FakeTime) -> None:
+def test_aimd_429_cuts_the_rate_by_a_third_and_pauses_a_second(fake_time: FakeTime) -> None:
     rates = control(fake_time)
+    rates.sent(fake_time.timer() - 0.5)  # accepted
+    rates.sent(fake_time.timer())
 
     rates.rate_limited()
 
-    assert rates.rate() == 6.0
+    assert rates.rate() == pytest.approx(12.0 * tuning.BETA)
     assert rates.paused_until == fake_time.timer() + 1.0
 
 
-def test_aimd_429s_of_one_burst_halve_once(fake_time: FakeTime) -> None:
+def test_aimd_429s_of_one_burst_cut_once(fake_time: FakeTime) -> None:
     rates = control(fake_time)
 
     for _ in range(4):  # the four calls in flight when the budget ran out
+        rates.sent(fake_time.timer())
         rates.rate_limited()
         fake_time.advance(0.1)
 
-    assert rates.rate() == 6.0
+    assert rates.rate() == pytest.approx(12.0 * tuning.BETA)
 
 
-def test_aimd_each_clean_second_adds_a_sixtieth_of_the_ceiling_up_to_it(
+def test_aimd_climbs_back_on_a_cubic_curve_flat_near_the_rate_that_met_the_429(
     fake_time: FakeTime,
 ) -> None:
     rates = control(fake_time)
     rates.rate_limited()
     fake_time.advance(1.0)  # the pause
+    seen = []
+    for _ in range(int(tuning.RECOVER_SECONDS / 10)):
+        fake_time.advance(10.0)
+        seen.append(rates.rate())
 
-    fake_time.advance(10.0)
+    steps = [b - a for a, b in itertools.pairwise(seen)]
+    assert all(step > 0 for step in steps)
+    assert steps == sorted(steps, reverse=True)  # fast at first, flat near 12
+    assert seen[-1] == pytest.approx(12.0)
+
+
+def test_aimd_past_the_rate_that_met_the_429_it_grows_until_the_next_one(
+    fake_time: FakeTime,
+) -> None:
+    rates = control(fake_time)
+    rates.rate_limited()  # 12 -> 8.4
+    fake_time.advance(1.0 + tuning.RECOVER_SECONDS)
+    rates.rate_limited()  # 12 met it again -> 8.4, back at 12 after the cycle
+    fake_time.advance(1.0 + tuning.RECOVER_SECONDS)
+    at_twelve = rates.rate()
+
+    fake_time.advance(5.0)
+
+    assert at_twelve == pytest.approx(12.0, rel=1e-3)
+    assert rates.rate() == 12.0  # the ceiling: never above it
+
+
+def test_aimd_probes_above_the_rate_that_met_the_429_below_the_ceiling(
+    fake_time: FakeTime,
+) -> None:
+    rates = control(fake_time, ceiling=100.0)
+    rates.reconnected(fake_time.timer())
+    rates.sent(fake_time.timer() - 0.5)  # accepted
+    rates.sent(fake_time.timer())
+    rates.rate_limited()  # met at 100/32 ~ 3.1 a second
+    met = 100.0 / 32
+    fake_time.advance(1.0 + tuning.RECOVER_SECONDS + 10.0)
+
+    assert rates.rate() == pytest.approx(met * tuning.GROWTH**10)
+
+
+def test_aimd_after_a_reconnect_replay_starts_low_and_grows_to_the_ceiling(
+    fake_time: FakeTime,
+) -> None:
+    rates = control(fake_time)
+    later = fake_time.timer() + 3.0  # the jittered start
+
+    rates.reconnected(later)
+    at_start = rates.rate()
+    fake_time.advance(3.0 + 10.0)
     after_ten = rates.rate()
     fake_time.advance(100.0)
 
-    assert after_ten == pytest.approx(6.0 + 10 * 12.0 / 60)
+    assert at_start == pytest.approx(12.0 * tuning.START_SHARE)
+    assert after_ten == pytest.approx(12.0 * tuning.START_SHARE * tuning.GROWTH**10)
+    assert rates.rate() == 12.0
+
+
+def test_static_pacing_has_no_slow_start_after_a_reconnect(fake_time: FakeTime) -> None:
+    rates = control(fake_time, aimd=False)
+
+    rates.reconnected(fake_time.timer())
+
     assert rates.rate() == 12.0
 
 
 def test_aimd_never_goes_below_its_floor(fake_time: FakeTime) -> None:
     rates = control(fake_time)
 
-    for _ in range(20):
+    for _ in range(40):
         rates.rate_limited()
         fake_time.advance(1.0)
 
-    assert rates.rate() == pytest.approx(12.0 / 64)
+    assert rates.rate() >= 12.0 * tuning.FLOOR_SHARE
+    assert rates.rate() < 12.0 * tuning.FLOOR_SHARE / tuning.BETA
+
+
+def test_aimd_with_nothing_accepted_each_look_waits_twice_as_long(fake_time: FakeTime) -> None:
+    rates = control(fake_time)
+    pauses = []
+    for _ in range(6):
+        rates.sent(fake_time.timer())
+        rates.rate_limited()  # every call refused: the account's windows are full
+        pauses.append(rates.paused_until - fake_time.timer())
+        fake_time.advance(pauses[-1])
+
+    assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 16.0]
+
+
+def test_aimd_a_429_among_accepted_calls_pauses_a_second(fake_time: FakeTime) -> None:
+    rates = control(fake_time)
+    for _ in range(10):
+        rates.sent(fake_time.timer())
+        fake_time.advance(0.1)
+
+    rates.rate_limited()
+
+    assert rates.paused_until == fake_time.timer() + 1.0
 
 
 def test_retry_after_is_honoured_in_both_modes(fake_time: FakeTime) -> None:
-    aimd, static = control(fake_time), control(fake_time, aimd=False)
+    cubic, static = control(fake_time), control(fake_time, aimd=False)
 
-    aimd.rate_limited(retry_after=7.0)
+    cubic.rate_limited(retry_after=7.0)
     static.rate_limited(retry_after=45.0)
 
-    assert aimd.paused_until == fake_time.timer() + 7.0
+    assert cubic.paused_until == fake_time.timer() + 7.0
     assert static.paused_until == fake_time.timer() + 45.0  # longer than pause_on_429
 
 
@@ -96,6 +183,7 @@ async def fleet(
     refused = [0]
 
     async def till(i: int, paced: Pacer) -> None:
+        paced.reconnected()  # as every sidecar does when Gameball first answers
         while True:
             await paced.acquire()
             if account.admit():
@@ -113,6 +201,8 @@ async def fleet(
                     aimd=aimd,
                     local_share=share,
                     live_reserve=0.1,
+                    reconnect_jitter=5.0,
+                    jitter=lambda longest, i=i: longest * i / len(shares),  # type: ignore[misc]
                     timer=time.timer,
                     sleep=time.sleep,
                 ),
@@ -136,9 +226,10 @@ async def test_fleet_with_aimd_shares_the_account_where_static_starves_tills(
 
     # Static: whichever till restarts first after the pause takes the budget again.
     assert min(static) < 0.1 * max(static)
-    # AIMD: every till drains its backlog, and the account is used at least as well.
+    # AIMD: every till gets its part, and the account is used nearly as well (the slow start
+    # after the reconnect costs a few percent of these 300 seconds).
     assert min(aimd) > 0.5 * max(aimd)
-    assert sum(aimd) >= sum(static)
+    assert sum(aimd) >= 0.85 * sum(static)
     assert sum(aimd) <= 360 * 300 / 30 + 360  # never over the account's budget
 
 
@@ -155,5 +246,6 @@ async def test_fleet_on_shares_that_add_up_to_the_budget_meets_no_429() -> None:
     accepted, refused = await fleet(True, [0.25] * 4)
 
     assert refused == 0
-    assert min(accepted) == max(accepted)  # even
-    assert sum(accepted) >= 0.85 * 360 * 300 / 30  # the 5% margin and the live reserve aside
+    assert min(accepted) >= 0.95 * max(accepted)  # even, but for the staggered starts
+    # The 5% margin, the live reserve and the slow start after the reconnect aside.
+    assert sum(accepted) >= 0.7 * 360 * 300 / 30

@@ -144,7 +144,7 @@ async def test_live_calls_are_not_spaced_by_the_backoff_replay_keeps(
 ) -> None:
     paced = pacer(fake_time, [(8, 1.0)], aimd=True)
     paced.rate_limited()
-    await fake_time.sleep(1.0)  # the pause is over; the rate is halved to 4/s
+    await fake_time.sleep(1.0)  # the pause is over; the rate is cut to 8 * 0.7 = 5.6/s
 
     before = fake_time.timer()
     await fill(paced, 3, live=True)
@@ -152,7 +152,8 @@ async def test_live_calls_are_not_spaced_by_the_backoff_replay_keeps(
     await fill(paced, 2)
 
     assert live_took == 0.0
-    assert fake_time.timer() - before == pytest.approx(0.5)  # replay: 0.25 s apart, after them
+    # Replay: about 1/5.6 s apart (the curve climbs meanwhile), after them.
+    assert fake_time.timer() - before == pytest.approx(2 / (8 * 0.7), rel=0.01)
 
 
 async def test_replay_after_a_reconnect_waits_its_jitter_live_calls_do_not(

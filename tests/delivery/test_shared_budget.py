@@ -197,3 +197,29 @@ async def test_redis_down_from_the_start_never_blocks_a_call(fake_time: FakeTime
         await pacer.close()
 
     assert pacer.shared_budget == "fallback"
+
+
+async def test_on_a_healthy_shared_budget_replay_starts_at_once_after_a_reconnect(
+    redis_server: RedisServer, fake_time: FakeTime
+) -> None:
+    """The jitter (and AIMD's slow start) spread a fleet with no coordinator; with the shared
+    budget spacing every till, a late start would only make this store finish last."""
+    shared = budget(redis_server)
+    pacer = Pacer(
+        windows=[(5, 3600.0)],
+        aimd=True,
+        reconnect_jitter=30.0,
+        shared=shared,
+        jitter=lambda longest: longest,
+        timer=fake_time.timer,
+        sleep=fake_time.sleep,
+    )
+    try:
+        pacer.reconnected()
+        held = pacer.replay_held_for()
+        rate, ceiling = pacer.rate()
+    finally:
+        await pacer.close()
+
+    assert held == 0.0
+    assert rate == ceiling
