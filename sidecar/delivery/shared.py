@@ -21,31 +21,62 @@ State = Literal["redis", "fallback"]
 # and then, around the timeout, must not flip every till back and forth).
 RECOVER_AFTER = 3
 
-# ARGV: live ("1"/"0"), a member unique to this call, then per key: live limit, replay limit,
-# span in ms. Returns 0 (taken, counted in every window) or the ms until a slot frees (nothing
-# counted). Redis's clock, not the tills': they need not agree. Entries in the future (Redis's
-# clock stepped back) are dropped, or they would hold the budget shut for as long as the step.
+# KEYS: the account's window per span, then this sidecar's own per span, then the set of
+# sidecars refused lately. ARGV: live ("1"/"0"), a member unique to this call, this sidecar's
+# name, then per window: live limit, replay limit, span in ms. Returns 0 (taken, counted in
+# every window) or the ms until a slot frees (nothing counted). Redis's clock, not the tills':
+# they need not agree. Entries in the future (Redis's clock stepped back) are dropped, or they
+# would hold the budget shut for as long as the step. Replay is also fair: while other
+# sidecars were refused in the last 2 s, each may fill only its part of each window (the
+# replay limit over the sidecars contending), so the first to reconnect does not drain first
+# while the others wait; live calls are never held back for fairness.
 TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local column = ARGV[1] == '1' and 1 or 2
+local live = ARGV[1] == '1'
+local column = live and 1 or 2
+local n = (#KEYS - 1) / 2
+local waiting = KEYS[#KEYS]
+redis.call('ZREMRANGEBYSCORE', waiting, '-inf', now - 2000)
+local contending = redis.call('ZCARD', waiting)
+if not redis.call('ZSCORE', waiting, ARGV[3]) then contending = contending + 1 end
 local wait = 0
-for i, key in ipairs(KEYS) do
-  local base = 2 + (i - 1) * 3
+for i = 1, n do
+  local base = 3 + (i - 1) * 3
   local limit = tonumber(ARGV[base + column])
   local span = tonumber(ARGV[base + 3])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
-  redis.call('ZREMRANGEBYSCORE', key, '(' .. now, '+inf')
-  local count = redis.call('ZCARD', key)
+  for _, key in ipairs({KEYS[i], KEYS[n + i]}) do
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
+    redis.call('ZREMRANGEBYSCORE', key, '(' .. now, '+inf')
+  end
+  local count = redis.call('ZCARD', KEYS[i])
   if count >= limit then
-    local edge = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+    local edge = redis.call('ZRANGE', KEYS[i], count - limit, count - limit, 'WITHSCORES')
     wait = math.max(wait, tonumber(edge[2]) + span - now)
   end
+  if not live and contending > 1 then
+    local fair = math.max(1, math.floor(limit / contending))
+    local own = redis.call('ZCARD', KEYS[n + i])
+    if own >= fair then
+      -- Looked at again within a second: the others may be done by then.
+      local edge = redis.call('ZRANGE', KEYS[n + i], own - fair, own - fair, 'WITHSCORES')
+      wait = math.max(wait, math.min(1000, tonumber(edge[2]) + span - now))
+    end
+  end
 end
-if wait > 0 then return wait end
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[2])
-  redis.call('PEXPIRE', key, tonumber(ARGV[2 + i * 3]))
+if wait > 0 then
+  if not live then
+    redis.call('ZADD', waiting, now, ARGV[3])
+    redis.call('PEXPIRE', waiting, 5000)
+  end
+  return wait
+end
+for i = 1, n do
+  local span = tonumber(ARGV[3 + i * 3])
+  redis.call('ZADD', KEYS[i], now, ARGV[2])
+  redis.call('PEXPIRE', KEYS[i], span)
+  redis.call('ZADD', KEYS[n + i], now, ARGV[2])
+  redis.call('PEXPIRE', KEYS[n + i], span)
 end
 return 0
 """
@@ -98,8 +129,11 @@ class SharedBudget:
         (the caller paces on its local share until the probe finds Redis again)."""
         if self.state != "redis":
             return None
-        keys = [f"gameball-sidecar:pacing:{{{self._account}}}:{span:g}s" for *_, span in limits]
+        prefix = f"gameball-sidecar:pacing:{{{self._account}}}"
+        spans = [f"{prefix}:{span:g}s" for *_, span in limits]
+        keys = [*spans, *(f"{key}:{self._name}" for key in spans), f"{prefix}:waiting"]
         args: list[str | int] = ["1" if live else "0", f"{self._name}:{next(self._calls)}"]
+        args.append(self._name)
         for live_limit, replay_limit, span in limits:
             args += [live_limit, replay_limit, max(1, round(span * 1000))]
         try:

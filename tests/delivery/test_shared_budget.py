@@ -81,7 +81,7 @@ async def test_the_budget_is_keyed_by_account_never_by_the_key_itself(
         await client.aclose()
 
     assert others == [0.0]  # another account's budget is its own
-    assert len(names) == 2
+    assert len(names) == 4  # per account: its window, and each sidecar's own count in it
     assert all(API_KEY not in name and "another-account" not in name for name in names)
     assert any(account_of(API_KEY) in name for name in names)
 
@@ -112,10 +112,11 @@ async def test_an_entry_from_the_future_does_not_hold_the_budget_shut(
     client = Redis.from_url(redis_server.url)
     try:
         await takes(shared, 1)
-        [key] = await client.keys("*")
+        keys = sorted(await client.keys("*"), key=len)
         seconds, micros = await client.time()
         future = (seconds + 86400) * 1000 + micros // 1000  # as if Redis's clock stepped back
-        await client.zadd(key, {f"from-the-future-{i}": future for i in range(5)})
+        for key in keys:  # the account's window, and this sidecar's own count in it
+            await client.zadd(key, {f"from-the-future-{i}": future for i in range(5)})
         after = await takes(shared, 1)
     finally:
         await shared.close()
@@ -197,6 +198,36 @@ async def test_redis_down_from_the_start_never_blocks_a_call(fake_time: FakeTime
         await pacer.close()
 
     assert pacer.shared_budget == "fallback"
+
+
+async def test_replay_is_fair_while_other_sidecars_wait_live_calls_are_not_held_back(
+    redis_server: RedisServer,
+) -> None:
+    """The first to reconnect may not drain its backlog while the others wait: with another
+    sidecar refused lately, each may fill only its part of the replay limit, though the
+    account's window has room; its cashiers' calls are not held back."""
+    limits = [(10, 8, 3600.0)]  # live may fill 10, replay 8, in an hour
+    shared = budget(redis_server)
+    client = Redis.from_url(redis_server.url)
+    try:
+        alone = [await shared.take(live=False, limits=limits) for _ in range(5)]
+        [waiting] = [k for k in await client.keys("*") if k.endswith(b":waiting")] or [None]
+        assert waiting is None  # nobody was refused
+        account_window = min(await client.keys("*"), key=len)
+        seconds, micros = await client.time()
+        await client.zadd(
+            account_window.rsplit(b":", 1)[0] + b":waiting",
+            {"another-sidecar": seconds * 1000 + micros // 1000},  # refused just now
+        )
+        held = await shared.take(live=False, limits=limits)
+        live = await shared.take(live=True, limits=limits)
+    finally:
+        await shared.close()
+        await client.aclose()
+
+    assert alone == [0.0] * 5  # alone it took what it found
+    assert held is not None and held > 0  # 5 of its own >= 8 / 2, though 3 slots are free
+    assert live == 0.0
 
 
 async def test_on_a_healthy_shared_budget_replay_starts_at_once_after_a_reconnect(
