@@ -32,10 +32,16 @@ class Mode:
     targets: Targets
     about: str
 
-    def env(self, redis_url: str | None) -> dict[str, str]:
+    def env(self, redis_url: str | None, stores: int) -> dict[str, str]:
         if self.name == "redis":
             assert redis_url is not None, "redis mode needs a Redis URL"
-            return {"SIDECAR_PACING_SHARED_URL": redis_url, "SIDECAR_PACING_AIMD": "true"}
+            # As the README tells a fleet's operator: the local share, for when Redis does
+            # not answer, is 1/N of the account's budget.
+            return {
+                "SIDECAR_PACING_SHARED_URL": redis_url,
+                "SIDECAR_PACING_AIMD": "true",
+                LOCAL_SHARE_ENV: f"{1 / stores:.6f}",
+            }
         if self.name == "aimd":
             return {"SIDECAR_PACING_AIMD": "true"}
         # Static: each sidecar paces alone at the whole account's budget and pauses on a 429.

@@ -94,7 +94,7 @@ async def run_mode(
 ) -> Outcome:
     """``gameball_url``: the simulator's API as the stores reach it (through the WAN relay)."""
     outcome = Outcome(mode, plan)
-    env = {**plan.env, **mode.env(redis_url)}
+    env = {**plan.env, **mode.env(redis_url, plan.stores), **plan.extra}  # the command line wins
     await simulator.reset(session)
     stores = [Store(n, root / mode.name, gameball_url, env) for n in range(plan.stores)]
     watcher: asyncio.Task[None] | None = None
