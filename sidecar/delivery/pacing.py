@@ -102,11 +102,13 @@ class Pacer:
 
     def reconnected(self) -> None:
         """Gameball is reachable again: replay waits a random part of the jitter first (live
-        calls do not), then, with AIMD, starts slowly. Not on a healthy shared budget: it
-        already spaces the fleet, and a late start would only make this store finish last."""
-        if self._reconnect_jitter > 0 and self.shared_budget != "redis":
+        calls do not), so the first store to find Gameball back does not take the whole first
+        window alone; then, with AIMD, it starts slowly, but not on a healthy shared budget,
+        which already spaces the fleet."""
+        if self._reconnect_jitter > 0:
             self._replay_from = self._timer() + self._jitter(self._reconnect_jitter)
-            self._rate.reconnected(self._replay_from)  # AIMD: and starts slowly
+            if self.shared_budget != "redis":
+                self._rate.reconnected(self._replay_from)  # AIMD: and starts slowly
 
     async def acquire(self, *, live: bool = False, within: float | None = None) -> None:
         """Wait until one more call fits, then count it. ``live``: a cashier is waiting; it

@@ -28,8 +28,8 @@ RECOVER_AFTER = 3
 # they need not agree. Entries in the future (Redis's clock stepped back) are dropped, or they
 # would hold the budget shut for as long as the step. Replay is also fair: while other
 # sidecars were refused in the last 2 s, each may fill only its part of each window (the
-# replay limit over the sidecars contending), so the first to reconnect does not drain first
-# while the others wait; live calls are never held back for fairness.
+# replay limit over the sidecars contending, rounded up), so the first to reconnect does not
+# drain first while the others wait; live calls are never held back for fairness.
 TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -55,7 +55,7 @@ for i = 1, n do
     wait = math.max(wait, tonumber(edge[2]) + span - now)
   end
   if not live and contending > 1 then
-    local fair = math.max(1, math.floor(limit / contending))
+    local fair = math.ceil(limit / contending)
     local own = redis.call('ZCARD', KEYS[n + i])
     if own >= fair then
       -- Looked at again within a second: the others may be done by then.
