@@ -58,7 +58,8 @@ class RateControl:
         # Static: None (the windows alone decide) or the rate doubling back after a pause.
         self._rate: float | None = None
         self._ramped_at = 0.0
-        # AIMD: the cubic curve from ``_low`` at ``_epoch`` to ``_high`` ``_span`` seconds on.
+        # AIMD: the cubic curve (epoch, low there, high after span seconds), or None: the
+        # windows alone decide.
         self._curve: tuple[float, float, float, float] | None = None
         self._decreased_at = -math.inf
         self._blocked = 0
