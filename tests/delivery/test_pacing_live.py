@@ -144,7 +144,7 @@ async def test_live_calls_are_not_spaced_by_the_backoff_replay_keeps(
 ) -> None:
     paced = pacer(fake_time, [(8, 1.0)], aimd=True)
     paced.rate_limited()
-    await fake_time.sleep(1.0)  # the pause is over; the rate is cut to 8 * 0.7 = 5.6/s
+    fake_time.advance(1.0)  # the pause is over; the rate is cut to 8 * 0.7 = 5.6/s
 
     before = fake_time.timer()
     await fill(paced, 3, live=True)
