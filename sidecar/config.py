@@ -105,7 +105,7 @@ class PacingSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     per_30_seconds: PositiveInt = 360
     pause_on_429: Positive = 30.0
     # live_reserve: the share of each window only live calls fill; see sidecar.example.toml.
-    live_reserve: Annotated[float, Meta(ge=0, lt=1)] = 0.1
+    live_reserve: Annotated[float, Meta(ge=0, lt=1)] = 0.05
     shared_url: Annotated[str, Meta(pattern=r"^$|^(rediss?|unix)://")] = ""
     shared_timeout: Annotated[float, Meta(gt=0, le=5)] = 0.05
     local_share: Annotated[float, Meta(gt=0, le=1)] = 1.0

@@ -218,19 +218,21 @@ async def fleet(
 
 
 @pytest.mark.parametrize("shares", [[1.0] * 4, [0.5] * 4])
-async def test_fleet_with_aimd_shares_the_account_where_static_starves_tills(
+async def test_fleet_with_aimd_uses_the_account_where_static_pauses_it_away(
     shares: list[float],
 ) -> None:
     static, _ = await fleet(False, shares)
     aimd, _ = await fleet(True, shares)
 
-    # Static: whichever till restarts first after the pause takes the budget again.
-    assert min(static) < 0.1 * max(static)
-    # AIMD: every till gets its part, and the account is used nearly as well (the slow start
-    # after the reconnect costs a few percent of these 300 seconds).
+    budget = 360 * 300 / 30
+    # Static: every till pauses 30 s on each 429 and restarts at its full rate, together: the
+    # budget is paused away, or whichever restarts first takes it and another till starves.
+    assert sum(static) < 0.6 * budget or min(static) < 0.5 * max(static)
+    # AIMD: every till gets its part, and the account is used nearly as well as it can be
+    # (the slow start after the reconnect costs a few percent of these 300 seconds).
     assert min(aimd) > 0.5 * max(aimd)
-    assert sum(aimd) >= 0.85 * sum(static)
-    assert sum(aimd) <= 360 * 300 / 30 + 360  # never over the account's budget
+    assert sum(aimd) >= 0.75 * budget
+    assert sum(aimd) <= budget + 360  # never over the account's budget
 
 
 async def test_fleet_of_two_tills_with_different_local_shares_settles_with_aimd() -> None:
@@ -238,7 +240,7 @@ async def test_fleet_of_two_tills_with_different_local_shares_settles_with_aimd(
     aimd, refused = await fleet(True, [0.5, 1.0])
 
     assert sum(aimd) > sum(static)
-    assert min(aimd) > 0.5 * max(aimd)
+    assert min(aimd) > 0.4 * max(aimd)  # the smaller share gets less, but is not starved
     assert refused < 0.02 * sum(aimd)  # 429s stay rare once they have settled
 
 

@@ -1,5 +1,6 @@
-"""The Pacer on fake time: calls fit every sliding window (kept 5% longer than Gameball's), a
-429 pauses everyone, and sending then restarts slowly, doubling its rate each quiet second."""
+"""The Pacer on fake time: calls fit every sliding window (kept a little longer than Gameball's:
+5%, at most a quarter second), replay fills the longest one evenly, a 429 pauses everyone, and
+sending then restarts slowly, doubling its rate each quiet second."""
 
 from __future__ import annotations
 
@@ -60,8 +61,31 @@ async def test_pacer_keeps_every_window_the_longer_one_too(fake_time: FakeTime) 
 
     times = await send_times(paced, fake_time, 4)
 
-    # Two a second, but only three in 30 s: the fourth waits for the first to leave that window.
-    assert times == pytest.approx([0, 0, 1.05, 31.5])
+    # Only three in 30 s, spread at that window's rate (one per 3 s, with its 5% slack) rather
+    # than two in the first second; the fourth waits for the first to leave the 30-s window
+    # (kept a quarter second longer than Gameball's).
+    assert times == pytest.approx([0, 3.15, 6.3, 30.25])
+
+
+async def test_pacer_fills_a_long_window_evenly_and_a_live_call_still_goes_at_once(
+    fake_time: FakeTime,
+) -> None:
+    paced = Pacer(
+        windows=[(30, 1.0), (360, 30.0)],
+        live_reserve=0.05,
+        timer=fake_time.timer,
+        sleep=fake_time.sleep,
+    )
+
+    times = await send_times(paced, fake_time, 342)  # all replay may take of the 30-s window
+
+    # At 30/s the window would be full after 12 s and shut for the next 18; spread out, no
+    # 3.15 s holds more than the 30-s window's rate allows and a fifth (342 / 30 * 3 * 1.2).
+    assert max(sum(1 for t in times if start <= t < start + 3.15) for start in times) <= 42
+    assert times[-1] >= 24.0
+    before = fake_time.timer()
+    await paced.acquire(live=True, within=0.5)
+    assert fake_time.timer() == before  # the live slice is still there, and not smoothed
 
 
 async def test_pacer_callers_side_by_side_share_the_windows(fake_time: FakeTime) -> None:
