@@ -10,7 +10,7 @@ The simulator (zero latency, journal cleared between measurements) runs in this 
 sidecar, the bare proxy and the load generator (wrk, or an aiohttp client process when wrk is
 missing) each run in a process of their own.
 
-Usage: scripts/bench [--quick] [--loadgen wrk|aiohttp] [--profile | --no-profile]
+Usage: scripts/bench [--quick] [--only PHASE ...] [--loadgen wrk|aiohttp] [--profile | --no-profile]
 (which runs python -m scripts.benchmarks from the repository root)"""
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from scripts.benchmarks.plan import FULL, OUT, QUICK
 from scripts.benchmarks.report import header, render
 
 # In this order: the latency phase starts the sidecar first, so it also times start to READY.
-PHASES: tuple[Callable[[Bench], Awaitable[None]], ...] = (
-    latency.run,
-    finalize.run,
-    drain.run,
-    pacing.run,
-    livefirst.run,
-)
+PHASES: dict[str, Callable[[Bench], Awaitable[None]]] = {
+    "latency": latency.run,
+    "finalize": finalize.run,
+    "drain": drain.run,
+    "pacing": pacing.run,
+    "livefirst": livefirst.run,
+}
 
 
 async def main() -> int:
@@ -42,6 +42,12 @@ async def main() -> int:
         prog="scripts/bench", description=__doc__.splitlines()[0] if __doc__ else None
     )
     parser.add_argument("--quick", action="store_true", help="small counts, ~1 min (CI smoke)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=PHASES,
+        help="these phases alone (the report is printed, var/bench/latest.md left as it is)",
+    )
     parser.add_argument("--loadgen", choices=("wrk", "aiohttp"), help="default: wrk if installed")
     profiling = parser.add_mutually_exclusive_group()
     profiling.add_argument("--profile", action="store_true", help="py-spy missed phases (full)")
@@ -65,8 +71,9 @@ async def main() -> int:
         bench.notes.append(f"before the run, other processes kept {100 * busy:.0f}% of a CPU busy")
         log(f"warning: the machine is not idle ({100 * busy:.0f}% of a CPU busy before the run)")
     started = time.perf_counter()
-    for phase in PHASES:
-        await phase(bench)
+    for name, phase in PHASES.items():
+        if args.only is None or name in args.only:
+            await phase(bench)
     report = render(
         plan_name=plan.name,
         header=header(plan, generator, bench.placement),
@@ -77,7 +84,7 @@ async def main() -> int:
         elapsed=time.perf_counter() - started,
     )
     print(report)
-    if plan is FULL:
+    if plan is FULL and args.only is None:
         (OUT / "latest.md").write_text(report)
         log(f"written to {OUT / 'latest.md'}")
     return 0

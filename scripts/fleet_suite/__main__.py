@@ -1,8 +1,11 @@
 """A fleet of real sidecars on one Gameball account, reconnected all at once after an outage
-with a backlog each; prints one line per pacing mode and exits 1 if a target is missed.
+with a backlog each; prints one line per pacing mode and exits 1 if a target is missed (with
+``--targets-advisory`` only if a sale was lost or duplicated, a request left Gameball's spec, a
+mode failed or a sidecar did not stop cleanly: the speed figures are then reported, as a
+benchmark's are, not a gate).
 
 Usage: scripts/fleet [--stores 20] [--backlog 100] [--tills 3] [--modes redis,aimd,static]
-       [--quick] [--jitter S] [--local-share X] [--keep]
+       [--quick] [--targets-advisory] [--jitter S] [--local-share X] [--keep]
 (python -m scripts.fleet_suite, from the repository root)."""
 
 from __future__ import annotations
@@ -40,6 +43,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--quick", action="store_true", help="5 stores x 80 sales, redis and aimd: for CI"
+    )
+    parser.add_argument(
+        "--targets-advisory",
+        action="store_true",
+        help="exit 1 only for lost/duplicated sales, spec violations or failures (CI)",
     )
     parser.add_argument("--jitter", type=float, help=f"{JITTER_ENV} for every sidecar")
     parser.add_argument("--local-share", type=float, help=f"{LOCAL_SHARE_ENV} for every sidecar")
@@ -93,19 +101,19 @@ def plan_of(args: argparse.Namespace) -> Plan:
     )
 
 
-async def run(args: argparse.Namespace, root: Path) -> bool:
+async def run(args: argparse.Namespace, root: Path) -> list[Outcome] | None:
     plan = plan_of(args)
     asked = args.jitter is not None or args.local_share is not None
     if asked and not supported(("reconnect_jitter_seconds", "local_share")):
         print("fleet: --jitter/--local-share need the pacing settings this sidecar lacks")
-        return False
+        return None
     print(
         f"fleet: {plan.stores} stores x {plan.backlog} sales queued offline, {plan.tills} live"
         f" tills, one simulator (30/s and 360/30 s account-wide), WAN round trip"
         f" {args.wan_ms:g} ms, files in {root}",
         flush=True,
     )
-    results: list[bool] = []
+    results: list[Outcome] = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         simulator = SimulatorProcess(root / "simulator.log")
         await simulator.start(session)
@@ -121,7 +129,7 @@ async def run(args: argparse.Namespace, root: Path) -> bool:
             if relay is not None:
                 await relay.stop()
             simulator.stop()
-    return all(results)
+    return results
 
 
 async def one_mode(
@@ -131,12 +139,12 @@ async def one_mode(
     session: aiohttp.ClientSession,
     root: Path,
     gameball_url: str,
-) -> bool:
+) -> Outcome:
     mode = BY_NAME[name]
     if mode.missing:
         envs = ", ".join(f"SIDECAR_PACING_{field.upper()}" for field in mode.missing)
         print(f"fleet: mode={name} unsupported: this sidecar has no {envs} yet", flush=True)
-        return False
+        return Outcome(mode, plan, problems=[f"unsupported: no {envs}"])
     redis: RedisProcess | None = None
     redis_relay: DelayRelay | None = None
     try:
@@ -168,19 +176,28 @@ async def one_mode(
             redis.stop()
     for line in outcome.lines():
         print(line, flush=True)
-    return outcome.ok
+    return outcome
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     root = Path(tempfile.mkdtemp(prefix="fleet-"))
     try:
-        ok = asyncio.run(run(args, root))
+        outcomes = asyncio.run(run(args, root))
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    print(f"fleet: {'all targets met' if ok else 'a target was missed or a mode failed'}")
-    return 0 if ok else 1
+    if outcomes is None:
+        return 1
+    sound = all(outcome.sound for outcome in outcomes)
+    met = sound and all(outcome.ok for outcome in outcomes)
+    if met:
+        print("fleet: all targets met")
+    elif sound and args.targets_advisory:
+        print("fleet: a speed target was missed (advisory here); every sale landed exactly once")
+    else:
+        print("fleet: a target was missed or a mode failed")
+    return 0 if met or (sound and args.targets_advisory) else 1
 
 
 if __name__ == "__main__":

@@ -111,10 +111,9 @@ def _landed(entry: dict[str, Any]) -> bool:
 
 
 def misses(figures: Figures, targets: Targets, finalize_budget: float) -> list[str]:
-    """The targets this run missed, each said with its figure; exactly once is always one."""
+    """The speed and fairness targets this run missed, each said with its figure (exactly once
+    is not a target but a problem: ``run`` says so)."""
     missed = []
-    if figures.lost or figures.duplicated:
-        missed.append(f"lost={figures.lost} duplicated={figures.duplicated} (must be 0)")
     if targets.budget_share is not None and not figures.budget_share >= targets.budget_share:
         missed.append(f"budget_share {figures.budget_share:.2f} < {targets.budget_share}")
     limit = targets.rate_limited_share

@@ -50,7 +50,13 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.figures is not None and not self.missed and not self.problems
+        return self.sound and not self.missed
+
+    @property
+    def sound(self) -> bool:
+        """It ran, and every sale landed exactly once, inside Gameball's spec, and every sidecar
+        stopped cleanly: whatever its speed."""
+        return self.figures is not None and not self.problems
 
     @property
     def verdict(self) -> str:
@@ -123,8 +129,10 @@ async def run_mode(
                 await watcher
         statuses = await asyncio.to_thread(stop_all, stores)
         outcome.clean_stops = all(status == 0 for status in statuses)
-    if outcome.figures is not None:
-        outcome.missed = misses(outcome.figures, mode.targets, FINALIZE_BUDGET_S)
+    if (f := outcome.figures) is not None:
+        outcome.missed = misses(f, mode.targets, FINALIZE_BUDGET_S)
+        if f.lost or f.duplicated:
+            outcome.problems.append(f"lost={f.lost} duplicated={f.duplicated} (must be 0)")
     if outcome.spec_violations:
         outcome.problems.append(f"{outcome.spec_violations} requests outside Gameball's spec")
     if not outcome.clean_stops:
