@@ -67,7 +67,7 @@ async def drain(stores: int, backlog: int, *, seed: int = 1, horizon: float = 36
     return (
         f"model: stores={stores} backlog={backlog} drain_s={drain_s:.1f}"
         f" budget_share={stores * backlog / drain_s / 12:.2f}"
-        f" rate_limited_share={refused / max(sent, 1):.3f} fairness={fairness:.2f}"
+        f" rate_limited_share={refused / max(sent, 1):.3f} fairness={fairness:.2f} seed={seed}"
     )
 
 
@@ -75,6 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--cases", default="5x80,20x100,50x100", help="STORESxBACKLOG,...")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--seeds", type=int, default=1, help="runs per case, each its own jitter")
     args = parser.parse_args()
     for setting in args.set:
         name, _, value = setting.partition("=")
@@ -83,7 +84,8 @@ def main() -> None:
         setattr(aimd, name, float(value))
     for case in args.cases.split(","):
         stores, _, backlog = case.partition("x")
-        print(asyncio.run(drain(int(stores), int(backlog))), flush=True)
+        for seed in range(1, args.seeds + 1):
+            print(asyncio.run(drain(int(stores), int(backlog), seed=seed)), flush=True)
 
 
 if __name__ == "__main__":
