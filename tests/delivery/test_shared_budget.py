@@ -230,11 +230,11 @@ async def test_replay_is_fair_while_other_sidecars_wait_live_calls_are_not_held_
     assert live == 0.0
 
 
-async def test_on_a_healthy_shared_budget_replay_has_no_slow_start_after_a_reconnect(
+async def test_on_a_healthy_shared_budget_replay_starts_at_once_after_a_reconnect(
     redis_server: RedisServer, fake_time: FakeTime
 ) -> None:
-    """The jitter still spreads the fleet's first calls; AIMD's slow start is for a fleet with
-    no coordinator, and the shared budget spaces every till already."""
+    """The jitter and AIMD's slow start are for a fleet with no coordinator; the shared budget
+    spaces every till and shares each window among those waiting already."""
     shared = budget(redis_server)
     pacer = Pacer(
         windows=[(5, 3600.0)],
@@ -253,5 +253,34 @@ async def test_on_a_healthy_shared_budget_replay_has_no_slow_start_after_a_recon
     finally:
         await pacer.close()
 
-    assert held == 30.0
+    assert held == 0.0
     assert rate == ceiling
+
+
+async def test_on_a_fallen_back_shared_budget_replay_is_jittered_and_starts_slowly(
+    fake_time: FakeTime,
+) -> None:
+    """Redis down at the reconnect: nothing spaces the fleet but each till itself."""
+    nobody = f"redis://127.0.0.1:{free_port()}/0"
+    shared = SharedBudget(url=nobody, account=account_of(API_KEY), timeout=0.3)
+    pacer = Pacer(
+        windows=[(5, 3600.0)],
+        aimd=True,
+        reconnect_jitter=30.0,
+        shared=shared,
+        jitter=lambda longest: longest,
+        timer=fake_time.timer,
+        sleep=fake_time.sleep,
+    )
+    try:
+        await pacer.acquire(live=True, within=1.0)  # finds Redis down
+        pacer.reconnected()
+        held = pacer.replay_held_for()
+        fake_time.advance(30.0)
+        rate, ceiling = pacer.rate()
+    finally:
+        await pacer.close()
+
+    assert pacer.shared_budget == "fallback"
+    assert held == 30.0
+    assert rate < ceiling
