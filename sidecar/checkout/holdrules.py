@@ -52,7 +52,7 @@ async def request_hold(
         return await upstream.call("POST", HOLD_PATH, GbHoldAnswer, body=body)
     except GameballRateLimited as exc:
         if live is not None:
-            live.pacer.rate_limited(exc.retry_after)
+            live.pacer.rate_limited(exc.retry_after, live=True)
         raise
 
 

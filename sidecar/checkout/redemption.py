@@ -142,7 +142,7 @@ class Redeemer:
                 raise await self._not_redeemed(row, remember_failure, refused) from None
             except (GameballError, TimeoutError) as exc:
                 if isinstance(exc, GameballRateLimited):
-                    self._pacer.rate_limited(exc.retry_after)
+                    self._pacer.rate_limited(exc.retry_after, live=live)
                 if isinstance(exc, TimeoutError) or exc.outcome_unknown:
                     uncertain = await self._in_doubt(row, uncertain)
                 if not uncertain:

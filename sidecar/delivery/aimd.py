@@ -14,6 +14,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from .selfclock import LongWindow
+
 # Without a Retry-After: by then the per-second window Gameball counts in has emptied.
 AIMD_PAUSE = 1.0
 # The calls in flight when the budget ran out all meet 429 together: one decrease for them.
@@ -31,7 +33,7 @@ GROWTH = 1.05
 # into Gameball's 30-second window, which would then refuse every till for most of it. A lone
 # till loses about 50 s of its drain to it; it comes with the reconnect jitter, and a store
 # alone on its account turns both off with ``reconnect_jitter_seconds = 0``.
-START_SHARE = 1 / 32
+START_SHARE = 1 / 16
 FLOOR_SHARE = 1 / 256
 # 429s in a row with none of this till's calls of the last MEASURE_SECONDS accepted: the
 # account's windows are full for now, and each such look waits twice as long as the last.
@@ -47,8 +49,13 @@ class RateControl:
         aimd: bool,
         pause_seconds: float,
         restart_rate: float = 1.0,
+        long_span: float = 0.0,
+        long_keep: float = 1.0,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``long_span``: the account's longest window in seconds (0: none); ``long_keep``:
+        the part of its own calls a till keeps there when it finds that window full (the
+        rest of the window is left for live calls)."""
         self.aimd = aimd
         self._ceiling = ceiling
         self._pause = pause_seconds
@@ -66,6 +73,10 @@ class RateControl:
         self._slow_start: float | None = None
         self._sent: deque[float] = deque()
         self._refused: deque[float] = deque()
+        self._long = LongWindow(long_span) if long_span > 0 else None
+        self._long_keep = long_keep
+        self._armed = False  # a 429 came: the next call is the first after a pause
+        self._probe = False  # the last call sent was that first one
 
     @property
     def ceiling(self) -> float:
@@ -73,28 +84,45 @@ class RateControl:
 
     def set_ceiling(self, ceiling: float) -> None:
         """The share changed (the shared budget came or went): never above the new ceiling."""
+        if self._long is not None and ceiling > self._ceiling:
+            self._long.release()  # the fleet's shared budget took over
         self._ceiling = ceiling
         if self._rate is not None and self._rate >= ceiling:
             self._rate = None
 
     def rate(self) -> float:
-        """The calls per second allowed right now."""
+        """The calls per second allowed right now (while keeping to the longest window, its
+        count over the window's span)."""
         current = self._current(self._timer())
-        return self._ceiling if current is None else current
+        rate = self._ceiling if current is None else current
+        if self._long is not None and self._long.cap is not None:
+            rate = min(rate, self._long.cap / self._long.span)
+        return rate
 
     def sent(self, now: float) -> None:
         """A call went: AIMD weighs its 429s against the calls sent."""
         if self.aimd:
             self._sent.append(now)
             self._forget(now)
+            if self._long is not None:
+                self._long.sent(now, self._ceiling * self._long.span)
+            self._probe, self._armed = self._armed, False
 
-    def reconnected(self, replay_from: float) -> None:
-        """Gameball is back after an outage: AIMD replay starts low at ``replay_from`` and
-        ramps up to the ceiling."""
+    def reconnected(self, replay_from: float | None) -> None:
+        """Gameball is back after an outage: AIMD replay starts low at ``replay_from`` (None:
+        at once, at full rate) and ramps up to the ceiling. The calls that met the outage
+        never reached Gameball's window, and what it was full of then has left by now."""
+        if self._long is not None:
+            self._long.clear()
         if self.aimd:
             self._slow_start = replay_from
 
-    def rate_limited(self, retry_after: float | None = None) -> None:
+    def rate_limited(
+        self, retry_after: float | None = None, *, clocked: bool = True, live: bool = False
+    ) -> None:
+        """Gameball answered 429. ``clocked``: AIMD may keep to this till's own calls in the
+        longest window when it finds that window full (not while a shared budget decides);
+        ``live``: a cashier's call met it, which does not cut what replay keeps to there."""
         now = self._timer()
         if not self.aimd:
             pause = max(self._pause, retry_after or 0.0)
@@ -104,6 +132,20 @@ class RateControl:
             return
         self._refused.append(now)
         self._forget(now)
+        if self._long is not None:
+            self._long.refused(now)
+            if live and self._long.capped:
+                return
+            if clocked and (self._probe or self._long.capped):
+                # Refused again after the pause, or while keeping to the longest window: it
+                # is that window that is full (see selfclock).
+                self._long.full(now, self._long_keep)
+                self._probe = False
+                # It alone spaces replay now: a rate cut before it knew must not hold on.
+                self._curve = self._slow_start = None
+                return
+        self._probe = False
+        self._armed = True
         if now - self._decreased_at < DECREASE_EVERY:
             self.paused_until = max(self.paused_until, now + AIMD_PAUSE)
             return
@@ -122,9 +164,10 @@ class RateControl:
     def spacing_wait(self, now: float, last_send: float) -> float:
         """Seconds until the next call keeps the current rate (0: now)."""
         current = self._current(now)
+        wait = 0.0 if self._long is None else self._long.wait(now)
         if current is None:
-            return 0.0
-        return max(0.0, last_send + 1.0 / current - now)
+            return wait
+        return max(wait, last_send + 1.0 / current - now)
 
     def _forget(self, now: float) -> None:
         for times in (self._sent, self._refused):

@@ -58,6 +58,8 @@ class Pacer:
             aimd=aimd,
             pause_seconds=pause_seconds,
             restart_rate=restart_rate,
+            long_span=max((span for _, span in windows), default=0.0),
+            long_keep=1.0 - live_reserve,
             timer=timer,
         )
         self._timer = timer
@@ -95,10 +97,12 @@ class Pacer:
         self._current_share()
         return self._rate.rate(), self._rate.ceiling
 
-    def rate_limited(self, retry_after: float | None = None) -> None:
+    def rate_limited(self, retry_after: float | None = None, *, live: bool = False) -> None:
         """Gameball answered 429: the whole account is over budget, so every sender waits
-        (at least ``retry_after`` seconds, when Gameball said so) and the rate backs off."""
-        self._rate.rate_limited(retry_after)
+        (at least ``retry_after`` seconds, when Gameball said so) and the rate backs off.
+        ``live``: the call that met it was a cashier's."""
+        clocked = self.shared_budget != "redis"
+        self._rate.rate_limited(retry_after, clocked=clocked, live=live)
 
     def reconnected(self) -> None:
         """Gameball is reachable again: replay waits a random part of the jitter first (live
@@ -110,6 +114,8 @@ class Pacer:
         if self._reconnect_jitter > 0 and self.shared_budget != "redis":
             self._replay_from = self._timer() + self._jitter(self._reconnect_jitter)
             self._rate.reconnected(self._replay_from)  # AIMD: and starts slowly
+        else:
+            self._rate.reconnected(None)
 
     async def acquire(self, *, live: bool = False, within: float | None = None) -> None:
         """Wait until one more call fits, then count it. ``live``: a cashier is waiting; it

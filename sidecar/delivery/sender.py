@@ -151,7 +151,7 @@ class Sender:
     async def _failed(self, item: Item, exc: GameballError) -> Verdict:
         now = self._clock()
         if isinstance(exc, GameballRateLimited):
-            self._pacer.rate_limited(exc.retry_after)
+            self._pacer.rate_limited(exc.retry_after, live=item.id in self._live)
             await self._outbox.retry_later(
                 item.id, at=now, error=exc.message, code=exc.http_status, now=now, counts=False
             )

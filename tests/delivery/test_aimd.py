@@ -7,7 +7,6 @@ where the static pause lets one till starve the others."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Sequence
 
@@ -15,9 +14,8 @@ import pytest
 
 from sidecar.delivery import aimd as tuning
 from sidecar.delivery.aimd import RateControl
-from sidecar.delivery.pacing import Pacer
-from sidecar.simulator.ratelimit import SlidingWindowLimiter
-from tests.support.clocks import FakeTime, SteppedTime
+from tests.support.clocks import FakeTime
+from tests.support.fleetmodel import Till, drain
 
 
 def control(fake_time: FakeTime, *, aimd: bool = True, ceiling: float = 12.0) -> RateControl:
@@ -86,8 +84,8 @@ def test_aimd_probes_above_the_rate_that_met_the_429_below_the_ceiling(
     rates.reconnected(fake_time.timer())
     rates.sent(fake_time.timer() - 0.5)  # accepted
     rates.sent(fake_time.timer())
-    rates.rate_limited()  # met at 100/32 ~ 3.1 a second
-    met = 100.0 / 32
+    rates.rate_limited()  # met at the slow start's first rate
+    met = 100.0 * tuning.START_SHARE
     fake_time.advance(1.0 + tuning.RECOVER_SECONDS + 10.0)
 
     assert rates.rate() == pytest.approx(met * tuning.GROWTH**10)
@@ -175,46 +173,14 @@ def test_a_lower_ceiling_caps_the_rate_at_once(fake_time: FakeTime) -> None:
 async def fleet(
     aimd: bool, shares: Sequence[float], seconds: float = 300.0
 ) -> tuple[list[int], int]:
-    """Replay as fast as each pacer lets it, every till on one account: what each got in, and
-    how many 429s they met in all."""
-    time = SteppedTime()
-    account = SlidingWindowLimiter(per_second=30, per_30s=360, timer=time.timer)
-    accepted = [0] * len(shares)
-    refused = [0]
-
-    async def till(i: int, paced: Pacer) -> None:
-        paced.reconnected()  # as every sidecar does when Gameball first answers
-        while True:
-            await paced.acquire()
-            if account.admit():
-                accepted[i] += 1
-            else:
-                refused[0] += 1
-                paced.rate_limited()
-
+    """Replay as fast as each pacer lets it, every till on one account, the reconnect jitter
+    spread evenly: what each got in, and how many 429s they met in all."""
     tills = [
-        asyncio.ensure_future(
-            till(
-                i,
-                Pacer(
-                    windows=[(30, 1.0), (360, 30.0)],
-                    aimd=aimd,
-                    local_share=share,
-                    live_reserve=0.1,
-                    reconnect_jitter=5.0,
-                    jitter=lambda longest, i=i: longest * i / len(shares),  # type: ignore[misc]
-                    timer=time.timer,
-                    sleep=time.sleep,
-                ),
-            )
-        )
+        Till(backlog=10**9, local_share=share, jitter_share=i / len(shares))
         for i, share in enumerate(shares)
     ]
-    await time.run(seconds)
-    for task in tills:
-        task.cancel()
-    await asyncio.gather(*tills, return_exceptions=True)
-    return accepted, refused[0]
+    await drain(tills, aimd=aimd, live_reserve=0.1, horizon=seconds)
+    return [len(till.accepted) for till in tills], sum(till.refused for till in tills)
 
 
 @pytest.mark.parametrize("shares", [[1.0] * 4, [0.5] * 4])

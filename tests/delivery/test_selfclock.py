@@ -1,0 +1,207 @@
+"""The longest window's self-clock on fake time: once a till finds that window full it keeps to
+the count of its own calls Gameball holds there, sent evenly, one more as one of its own
+leaves; a refused call is not counted; the count grows by probes that come faster while
+they go through, and a 429 sets it back; live calls are never held by it; a shared budget
+that decides turns it off. And attacks: a 429 of the per-second window must not be taken for
+the longest one, and a till that joins a fleet already keeping to a full window still gets
+its part."""
+
+from __future__ import annotations
+
+import pytest
+
+from sidecar.delivery import selfclock as tuning
+from sidecar.delivery.aimd import RateControl
+from sidecar.delivery.selfclock import LongWindow
+from tests.support.clocks import FakeTime
+from tests.support.fleetmodel import Till, drain
+
+
+@pytest.fixture(autouse=True)
+def round_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cut of 0.9 here, for round numbers (18 of 20)."""
+    monkeypatch.setattr(tuning, "CUT", 0.9)
+
+
+def held_window(fake_time: FakeTime, calls: int, *, every: float = 1.0) -> LongWindow:
+    window = LongWindow(30.0)
+    for _ in range(calls):
+        window.sent(fake_time.timer(), most=360)
+        fake_time.advance(every)
+    return window
+
+
+def test_a_full_window_keeps_to_the_calls_gameball_holds_and_sends_as_they_leave(
+    fake_time: FakeTime,
+) -> None:
+    window = held_window(fake_time, 20)  # one a second, the last 1 s ago
+    window.full(fake_time.timer())  # keeps to CUT of them: 18
+
+    assert window.cap == pytest.approx(20 * tuning.CUT)
+    # Three of its own must leave first: the third, sent 18 s ago, leaves in 12 s.
+    assert window.wait(fake_time.timer()) == pytest.approx(12.0)
+    fake_time.advance(12.0)
+    assert window.wait(fake_time.timer()) == 0.0
+    window.sent(fake_time.timer(), most=360)
+    # The next waits for the next of its own to leave, and for its even spacing (30 s / 18).
+    assert window.wait(fake_time.timer()) == pytest.approx(30.0 / 18)
+
+
+def test_calls_under_the_count_are_sent_evenly_not_in_a_burst(fake_time: FakeTime) -> None:
+    window = held_window(fake_time, 10, every=0.0)  # ten at once
+    window.full(fake_time.timer())  # keeps to 9
+    fake_time.advance(30.0)  # all ten have left
+
+    assert window.wait(fake_time.timer()) == 0.0
+    window.sent(fake_time.timer(), most=360)
+    assert window.wait(fake_time.timer()) == pytest.approx(30.0 / 9)
+
+
+def test_a_refused_call_is_not_counted_in_the_window(fake_time: FakeTime) -> None:
+    window = held_window(fake_time, 10)
+    window.sent(fake_time.timer(), most=360)
+    window.refused(fake_time.timer())
+
+    window.full(fake_time.timer())
+
+    assert window.cap == pytest.approx(10 * tuning.CUT)  # not 11 * CUT
+
+
+def test_probes_grow_the_count_faster_while_they_go_through_and_a_429_sets_it_back(
+    fake_time: FakeTime,
+) -> None:
+    window = held_window(fake_time, 10, every=2.0)
+    window.full(fake_time.timer())
+    assert window.cap == pytest.approx(9.0)
+
+    fake_time.advance(tuning.PROBE_SECONDS)
+    window.sent(fake_time.timer(), most=360)
+    assert window.cap == pytest.approx(10.0)
+    fake_time.advance(tuning.PROBE_SECONDS / 2)
+    window.sent(fake_time.timer(), most=360)
+    assert window.cap == pytest.approx(12.0)  # twice the step after half as long
+
+    window.refused(fake_time.timer())  # that one met a 429
+    window.full(fake_time.timer())
+    fake_time.advance(tuning.PROBE_SECONDS / 2)
+    window.sent(fake_time.timer(), most=360)
+    assert window.cap == 1  # what Gameball held (nothing of the last 30 s), steps of one again
+
+
+def test_a_till_left_alone_takes_its_whole_share_within_three_probe_periods(
+    fake_time: FakeTime,
+) -> None:
+    window = held_window(fake_time, 10, every=2.0)
+    window.full(fake_time.timer())
+    start = fake_time.timer()
+    while window.capped and fake_time.timer() - start < 10 * tuning.PROBE_SECONDS:
+        fake_time.advance(max(window.wait(fake_time.timer()), 0.01))
+        window.sent(fake_time.timer(), most=360)
+
+    assert not window.capped
+    assert fake_time.timer() - start <= 3 * tuning.PROBE_SECONDS
+
+
+def rates(fake_time: FakeTime) -> RateControl:
+    return RateControl(
+        ceiling=12.0, aimd=True, pause_seconds=30.0, long_span=30.0, timer=fake_time.timer
+    )
+
+
+def clocked(fake_time: FakeTime, control: RateControl) -> None:
+    """20 calls accepted, then a 429, and the first call after the pause refused too."""
+    for _ in range(20):
+        control.sent(fake_time.timer())
+        fake_time.advance(0.5)
+    control.sent(fake_time.timer())
+    control.rate_limited()  # a 429: is it the per-second window or the 30-s one?
+    fake_time.advance(1.0)  # the pause
+    control.sent(fake_time.timer())
+    control.rate_limited()  # refused again: the 30-s window is full
+
+
+def test_the_first_call_after_the_pause_refused_keeps_to_the_window_and_cuts_no_deeper(
+    fake_time: FakeTime,
+) -> None:
+    control = rates(fake_time)
+    clocked(fake_time, control)
+
+    # The cut of the first 429 is undone and no second one comes: the window alone spaces
+    # replay now (18 of its calls per 30 s, as /v1/status shows), and no doubled pause.
+    assert control.rate() == pytest.approx(18 / 30)
+    assert control.paused_until <= fake_time.timer()
+    # 20 of its calls are held (sent from 11 s ago, one each 0.5 s); it keeps to 18, so the
+    # next goes when the third of them leaves, 30 s after it was sent.
+    assert control.spacing_wait(fake_time.timer(), fake_time.timer()) == pytest.approx(20.0)
+
+
+def test_a_429_of_the_per_second_window_is_not_taken_for_the_longest_one(
+    fake_time: FakeTime,
+) -> None:
+    control = rates(fake_time)
+    control.sent(fake_time.timer())
+    control.rate_limited()
+    fake_time.advance(1.0)
+    control.sent(fake_time.timer())  # the first after the pause goes through
+
+    fake_time.advance(1.0)
+    control.sent(fake_time.timer())
+    control.rate_limited()  # a later 429, not the look right after a pause
+
+    assert control.spacing_wait(fake_time.timer(), -1e9) == 0.0  # no window kept to
+
+
+def test_on_a_healthy_shared_budget_a_429_never_starts_the_self_clock(
+    fake_time: FakeTime,
+) -> None:
+    control = rates(fake_time)
+    for _ in range(20):
+        control.sent(fake_time.timer())
+        fake_time.advance(0.5)
+    control.sent(fake_time.timer())
+    control.rate_limited(clocked=False)
+    fake_time.advance(1.0)
+    control.sent(fake_time.timer())
+    control.rate_limited(clocked=False)
+
+    fake_time.advance(5.0)
+    assert control.spacing_wait(fake_time.timer(), -1e9) == 0.0
+
+
+def test_a_higher_ceiling_releases_the_count(fake_time: FakeTime) -> None:
+    control = rates(fake_time)
+    clocked(fake_time, control)
+    assert control.spacing_wait(fake_time.timer(), -1e9) > 0
+
+    control.set_ceiling(30.0)  # e.g. the shared budget in Redis answers again
+
+    assert control.spacing_wait(fake_time.timer(), -1e9) == 0.0
+
+
+async def test_a_till_joining_a_fleet_that_keeps_to_a_full_window_gets_its_part() -> None:
+    """Four tills have filled the account's window and keep to it; a fifth reconnects a
+    minute later with the same backlog: it must not be held to the one call it found room
+    for while the others keep theirs."""
+    tills = [Till(backlog=400) for _ in range(4)] + [Till(backlog=400, starts_at=60.0)]
+    result = await drain(tills)
+
+    late = result.tills[-1]
+    early = result.tills[:-1]
+    assert result.drained
+    # In the two minutes after it joined, it got at least half of an even part.
+    assert late.accepted_between(60.0, 180.0) >= 0.5 * min(
+        t.accepted_between(60.0, 180.0) for t in early
+    )
+
+
+def test_a_cashiers_429_does_not_cut_what_replay_keeps_to(fake_time: FakeTime) -> None:
+    control = rates(fake_time)
+    clocked(fake_time, control)
+    kept = control.rate()
+
+    for _ in range(3):  # three live calls find the window full
+        fake_time.advance(2.0)
+        control.sent(fake_time.timer())
+        control.rate_limited(live=True)
+
+    assert control.rate() == pytest.approx(kept)
