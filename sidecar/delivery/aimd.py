@@ -4,8 +4,10 @@ the account's budget, in calls per second). Static, as it always was: every send
 tills on one account with no coordinator: a short pause, the rate cut by 30%, then grown back
 on a cubic curve, fast at first and flat near the rate that met the 429, so the fleet dwells
 just under the account's budget instead of crossing it every few seconds (the growth is
-relative to each till's own rate, so it does not depend on how many tills there are); after
-a reconnect replay starts at a small part of the ceiling and grows from there."""
+relative to each till's own rate, so it does not depend on how many tills there are); once
+the account's longest window is found full, the till keeps to its own calls in it instead
+(selfclock); after a reconnect replay starts at a small part of the ceiling and grows from
+there."""
 
 from __future__ import annotations
 
@@ -29,10 +31,12 @@ BETA = 0.7
 RECOVER_SECONDS = 90.0
 GROWTH = 1.05
 # After a reconnect replay starts at this part of the ceiling and grows by GROWTH each second
-# (the ceiling after about 70 s): a fleet reconnecting at once does not all burst at full speed
-# into Gameball's 30-second window, which would then refuse every till for most of it. A lone
-# till loses about 50 s of its drain to it; it comes with the reconnect jitter, and a store
-# alone on its account turns both off with ``reconnect_jitter_seconds = 0``.
+# (the ceiling after about 57 s): a fleet reconnecting at once does not all burst at full speed
+# into Gameball's windows. At 1/32 a fleet of five drained its backlog inside the first 30-s
+# window with most of it unused; faster starts filled the per-second window first, which a
+# till then took for the 30-s one (see selfclock), keeping to too few calls. A lone till loses
+# about 40 s of its drain to it; it comes with the reconnect jitter, and a store alone on its
+# account turns both off with ``reconnect_jitter_seconds = 0``.
 START_SHARE = 1 / 16
 FLOOR_SHARE = 1 / 256
 # 429s in a row with none of this till's calls of the last MEASURE_SECONDS accepted: the
