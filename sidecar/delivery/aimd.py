@@ -139,11 +139,15 @@ class RateControl:
         if self._long is not None:
             self._long.refused(now)
             if live and self._long.capped:
+                # Replay's count stays; the short pause and Gameball's word still hold, or a
+                # cashier's retries (a redeem in doubt) would meet 429 after 429.
+                self._pause_for(now, retry_after or AIMD_PAUSE)
                 return
             if clocked and (self._probe or self._long.capped):
                 # Refused again after the pause, or while keeping to the longest window: it
                 # is that window that is full (see selfclock).
                 self._long.full(now, self._long_keep)
+                self._pause_for(now, retry_after or 0.0)
                 self._probe = False
                 # It alone spaces replay now: a rate cut before it knew must not hold on.
                 self._curve = self._slow_start = None
@@ -164,6 +168,14 @@ class RateControl:
         # Clean seconds count from the end of the pause; at the floor it still climbs.
         self._curve = (self.paused_until, low, max(current, low / BETA), RECOVER_SECONDS)
         self._decreased_at = now
+
+    def _pause_for(self, now: float, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, now + seconds)
+
+    def release_long(self) -> None:
+        """The fleet's shared budget decides again: nothing to keep to in the longest window."""
+        if self._long is not None:
+            self._long.release()
 
     def spacing_wait(self, now: float, last_send: float) -> float:
         """Seconds until the next call keeps the current rate (0: now)."""

@@ -58,7 +58,8 @@ class Pacer:
             aimd=aimd,
             pause_seconds=pause_seconds,
             restart_rate=restart_rate,
-            long_span=max((span for _, span in windows), default=0.0),
+            # Not fed while pacing is off: it would show a rate nothing keeps to.
+            long_span=max((span for _, span in windows), default=0.0) if enabled else 0.0,
             long_keep=1.0 - live_reserve,
             timer=timer,
         )
@@ -93,9 +94,11 @@ class Pacer:
         return self._rate.aimd
 
     def rate(self) -> tuple[float, float]:
-        """(calls per second allowed now, the ceiling: this sidecar's share of the budget)."""
+        """(calls per second allowed now, the ceiling: this sidecar's share of the budget).
+        With pacing off nothing spaces the calls: the ceiling, whatever AIMD would allow."""
         self._current_share()
-        return self._rate.rate(), self._rate.ceiling
+        ceiling = self._rate.ceiling
+        return (self._rate.rate() if self._enabled else ceiling), ceiling
 
     def rate_limited(self, retry_after: float | None = None, *, live: bool = False) -> None:
         """Gameball answered 429: the whole account is over budget, so every sender waits
@@ -187,6 +190,10 @@ class Pacer:
         return 1.0 if healthy else self._local_share
 
     def _current_share(self) -> float:
+        if self.shared_budget == "redis":
+            # Also when the share does not change (local_share 1): a count kept while Redis
+            # was away must not space replay the shared budget now spaces.
+            self._rate.release_long()
         share = self._target_share()
         if share != self._share:
             self._share = share

@@ -39,6 +39,8 @@ class LongWindow:
         self._step = 1
         self._calls = 0  # since the cap last grew
         self._probe_at = 0.0
+        self._last_try = -math.inf  # the last call sent, held or refused
+        self._full_at = -math.inf  # the last 429 that set the cap
 
     @property
     def capped(self) -> bool:
@@ -51,8 +53,13 @@ class LongWindow:
 
     def sent(self, now: float, most: float) -> None:
         """A call went; ``most``: this till's share of the window, where the cap ends."""
-        self._held.append(now)
         self._forget(now)
+        if self._cap is not None and not self._held and now - self._full_at > self.span:
+            # None of its own held and no 429 for a whole window: a cap from before an idle
+            # spell says nothing about the window now.
+            self._cap = None
+        self._held.append(now)
+        self._last_try = now
         if self._cap is None:
             return
         self._calls += 1
@@ -74,6 +81,7 @@ class LongWindow:
         """The window is full: keep to CUT of what Gameball holds of this till's now, and of
         that the part ``keep`` (the rest is left for live calls)."""
         self._forget(now)
+        self._full_at = now
         self._cap = max(1.0, keep * CUT * len(self._held))
         self._step = 1
         self._calls = 0
@@ -98,8 +106,9 @@ class LongWindow:
         self._forget(now)
         over = len(self._held) - math.floor(self._cap)
         wait = 0.0 if over < 0 else self._held[over] + self.span - now
-        if self._held:
-            wait = max(wait, self._held[-1] + self.span / self._cap - now)
+        # Evenly from the last call sent, refused ones too: a till none of whose calls are
+        # held (the others fill the window) tries once per span / cap, not at every look.
+        wait = max(wait, self._last_try + self.span / self._cap - now)
         return max(0.0, wait)
 
     def _forget(self, now: float) -> None:

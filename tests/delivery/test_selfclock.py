@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import pytest
 
+from sidecar.delivery import aimd
 from sidecar.delivery import selfclock as tuning
 from sidecar.delivery.aimd import RateControl
+from sidecar.delivery.pacing import Pacer
 from sidecar.delivery.selfclock import LongWindow
 from tests.support.clocks import FakeTime
 from tests.support.fleetmodel import Till, drain
@@ -67,6 +69,16 @@ def test_a_refused_call_is_not_counted_in_the_window(fake_time: FakeTime) -> Non
     assert window.cap == pytest.approx(10 * tuning.CUT)  # not 11 * CUT
 
 
+def keep_sending(window: LongWindow, fake_time: FakeTime, seconds: float) -> None:
+    """One call every 2 s for ``seconds``, the last at the end: a till at work, not idle."""
+    end = fake_time.timer() + seconds
+    while fake_time.timer() + 2.0 < end:
+        fake_time.advance(2.0)
+        window.sent(fake_time.timer(), most=360)
+    fake_time.advance(end - fake_time.timer())
+    window.sent(fake_time.timer(), most=360)
+
+
 def test_probes_grow_the_count_faster_while_they_go_through_and_a_429_sets_it_back(
     fake_time: FakeTime,
 ) -> None:
@@ -74,18 +86,52 @@ def test_probes_grow_the_count_faster_while_they_go_through_and_a_429_sets_it_ba
     window.full(fake_time.timer())
     assert window.cap == pytest.approx(9.0)
 
-    fake_time.advance(tuning.PROBE_SECONDS)
-    window.sent(fake_time.timer(), most=360)
+    keep_sending(window, fake_time, tuning.PROBE_SECONDS)
     assert window.cap == pytest.approx(10.0)
-    fake_time.advance(tuning.PROBE_SECONDS / 2)
-    window.sent(fake_time.timer(), most=360)
+    keep_sending(window, fake_time, tuning.PROBE_SECONDS / 2)
     assert window.cap == pytest.approx(12.0)  # twice the step after half as long
 
     window.refused(fake_time.timer())  # that one met a 429
     window.full(fake_time.timer())
-    fake_time.advance(tuning.PROBE_SECONDS / 2)
+    set_back = window.cap
+    assert set_back is not None
+    assert set_back == pytest.approx(tuning.CUT * 16)  # what Gameball holds: 16 of its own
+    keep_sending(window, fake_time, tuning.PROBE_SECONDS / 2)
+    assert window.cap == set_back  # steps of one again, after a whole PROBE_SECONDS
+    keep_sending(window, fake_time, tuning.PROBE_SECONDS / 2)
+    assert window.cap == pytest.approx(set_back + 1)
+
+
+def test_a_cap_from_before_an_idle_spell_is_dropped(fake_time: FakeTime) -> None:
+    """Capped, then no call for longer than the window (an idle till): the next backlog on an
+    empty account is not held to a count of an hour ago."""
+    window = held_window(fake_time, 10, every=2.0)
+    window.full(fake_time.timer())
+    fake_time.advance(3600.0)
+
+    assert window.wait(fake_time.timer()) == 0.0
     window.sent(fake_time.timer(), most=360)
-    assert window.cap == 1  # what Gameball held (nothing of the last 30 s), steps of one again
+    assert not window.capped
+
+
+def test_a_till_none_of_whose_calls_are_held_tries_once_per_even_spacing(
+    fake_time: FakeTime,
+) -> None:
+    """The others fill the window and this till's own calls have left it: each 429 must not
+    be followed by another at once (it was: 685 429s a minute)."""
+    window = held_window(fake_time, 10, every=2.0)
+    window.full(fake_time.timer())
+    fake_time.advance(31.0)
+    tries = 0
+    start = fake_time.timer()
+    while fake_time.timer() - start < 60.0:
+        fake_time.advance(max(window.wait(fake_time.timer()), 0.001))
+        window.sent(fake_time.timer(), most=360)
+        window.refused(fake_time.timer())
+        window.full(fake_time.timer())
+        tries += 1
+
+    assert tries <= 3  # cap 1: one try per 30 s
 
 
 def test_a_till_left_alone_takes_its_whole_share_within_three_probe_periods(
@@ -205,3 +251,61 @@ def test_a_cashiers_429_does_not_cut_what_replay_keeps_to(fake_time: FakeTime) -
         control.rate_limited(live=True)
 
     assert control.rate() == pytest.approx(kept)
+
+
+def test_gameballs_retry_after_holds_while_keeping_to_the_window(fake_time: FakeTime) -> None:
+    """Gameball says when to come back: a till keeping to the window (or finding it full on
+    the first call after the pause) waits that long too, as every other till does."""
+    control = rates(fake_time)
+    for _ in range(20):
+        control.sent(fake_time.timer())
+        fake_time.advance(0.5)
+    control.sent(fake_time.timer())
+    control.rate_limited()
+    fake_time.advance(1.0)
+    control.sent(fake_time.timer())
+    control.rate_limited(retry_after=20.0)  # the first call after the pause
+    first = control.paused_until - fake_time.timer()
+    fake_time.advance(30.0)
+    control.sent(fake_time.timer())
+    control.rate_limited(retry_after=20.0)  # while keeping to the window
+
+    assert first == pytest.approx(20.0)
+    assert control.paused_until - fake_time.timer() == pytest.approx(20.0)
+
+
+def test_a_cashiers_429_while_keeping_to_the_window_still_pauses_briefly(
+    fake_time: FakeTime,
+) -> None:
+    """Replay's count stays, but a redeem in doubt retried at once met 429 after 429 (64 in
+    3 s): the short pause holds for live calls as it does without the self-clock."""
+    control = rates(fake_time)
+    clocked(fake_time, control)
+    cap = control.rate()
+    control.sent(fake_time.timer())
+    control.rate_limited(live=True)
+
+    assert control.rate() == cap
+    assert control.paused_until - fake_time.timer() == pytest.approx(aimd.AIMD_PAUSE)
+
+
+async def test_with_pacing_off_no_count_is_kept_or_shown(fake_time: FakeTime) -> None:
+    pacer = Pacer(
+        windows=[(30, 1.0), (360, 30.0)],
+        enabled=False,
+        aimd=True,
+        timer=fake_time.timer,
+        sleep=fake_time.sleep,
+    )
+    for _ in range(20):
+        await pacer.acquire()
+        fake_time.advance(0.5)
+    await pacer.acquire()
+    pacer.rate_limited()
+    fake_time.advance(1.0)
+    await pacer.acquire()
+    pacer.rate_limited()  # would start the self-clock
+    fake_time.advance(31.0)
+    rate, ceiling = pacer.rate()
+
+    assert rate == ceiling  # /v1/status shows no rate nothing keeps to

@@ -284,3 +284,37 @@ async def test_on_a_fallen_back_shared_budget_replay_is_jittered_and_starts_slow
     assert pacer.shared_budget == "fallback"
     assert held == 30.0
     assert rate < ceiling
+
+
+async def test_redis_back_releases_a_count_kept_while_it_was_away(
+    redis_server: RedisServer, fake_time: FakeTime
+) -> None:
+    """With the default local share (1.0) the ceiling does not change when Redis comes back;
+    a count the till kept to in Gameball's 30-s window meanwhile held replay for 90 s after."""
+    shared = budget(redis_server)
+    pacer = Pacer(
+        windows=[(30, 1.0), (360, 30.0)],
+        aimd=True,
+        shared=shared,
+        timer=fake_time.timer,
+        sleep=fake_time.sleep,
+    )
+    try:
+        redis_server.kill()
+        await pacer.acquire(live=True, within=1.0)  # finds Redis down
+        for _ in range(20):
+            await pacer.acquire()
+            fake_time.advance(0.5)
+        pacer.rate_limited()
+        fake_time.advance(1.0)
+        await pacer.acquire()
+        pacer.rate_limited()  # the 30-s window is full: keep to this till's calls in it
+        kept = pacer.rate()
+        await redis_server.start()
+        await wait_until(lambda: pacer.shared_budget == "redis", within=10)
+        back = pacer.rate()
+    finally:
+        await pacer.close()
+
+    assert kept[0] < kept[1]
+    assert back[0] == back[1]
