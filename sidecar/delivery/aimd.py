@@ -181,6 +181,11 @@ class RateControl:
         """Seconds until the next call keeps the current rate (0: now)."""
         current = self._current(now)
         wait = 0.0 if self._long is None else self._long.wait(now)
+        if current is None and self.aimd:
+            # Never faster than the ceiling, evenly: a till whose count grew past its share
+            # burst 25 calls in 0.2 s into the account's per-second window, and the 429 it
+            # left another till set that one back for the rest of the drain.
+            current = self._ceiling
         if current is None:
             return wait
         return max(wait, last_send + 1.0 / current - now)
