@@ -130,7 +130,7 @@ class RateControl:
         now = self._timer()
         if not self.aimd:
             pause = max(self._pause, retry_after or 0.0)
-            self.paused_until = max(self.paused_until, now + pause)
+            self._pause_for(now, pause)
             self._rate = min(self._restart, self._ceiling)
             self._ramped_at = self.paused_until
             return
@@ -155,14 +155,14 @@ class RateControl:
         self._probe = False
         self._armed = True
         if now - self._decreased_at < DECREASE_EVERY:
-            self.paused_until = max(self.paused_until, now + AIMD_PAUSE)
+            self._pause_for(now, AIMD_PAUSE)
             return
         current = self.rate()
         accepted = 1.0 - len(self._refused) / max(len(self._sent), len(self._refused))
         self._blocked = self._blocked + 1 if accepted <= 0 else 0
         pause = AIMD_PAUSE * 2 ** min(max(0, self._blocked - 1), MAX_DOUBLINGS)
         pause = pause if retry_after is None else retry_after
-        self.paused_until = max(self.paused_until, now + pause)
+        self._pause_for(now, pause)
         self._slow_start = None
         low = max(self._ceiling * FLOOR_SHARE, current * BETA)
         # Clean seconds count from the end of the pause; at the floor it still climbs.

@@ -16,6 +16,7 @@ from sidecar.delivery.aimd import RateControl
 from sidecar.delivery.pacing import Pacer
 from sidecar.delivery.selfclock import LongWindow
 from tests.support.clocks import FakeTime
+from tests.support.delivery import find_the_window_full
 from tests.support.fleetmodel import Till, drain
 
 
@@ -154,16 +155,23 @@ def rates(fake_time: FakeTime) -> RateControl:
     )
 
 
-def clocked(fake_time: FakeTime, control: RateControl) -> None:
-    """20 calls accepted, then a 429, and the first call after the pause refused too."""
+def clocked(
+    fake_time: FakeTime,
+    control: RateControl,
+    *,
+    clocked: bool = True,
+    retry_after: float | None = None,
+) -> None:
+    """20 calls accepted, then a 429, and the first call after the pause refused too (with
+    ``retry_after``, Gameball's word on it)."""
     for _ in range(20):
         control.sent(fake_time.timer())
         fake_time.advance(0.5)
     control.sent(fake_time.timer())
-    control.rate_limited()  # a 429: is it the per-second window or the 30-s one?
+    control.rate_limited(clocked=clocked)  # a 429: is it the per-second window or the 30-s one?
     fake_time.advance(1.0)  # the pause
     control.sent(fake_time.timer())
-    control.rate_limited()  # refused again: the 30-s window is full
+    control.rate_limited(retry_after, clocked=clocked)  # refused again: the 30-s one is full
 
 
 def test_the_first_call_after_the_pause_refused_keeps_to_the_window_and_cuts_no_deeper(
@@ -201,14 +209,7 @@ def test_on_a_healthy_shared_budget_a_429_never_starts_the_self_clock(
     fake_time: FakeTime,
 ) -> None:
     control = rates(fake_time)
-    for _ in range(20):
-        control.sent(fake_time.timer())
-        fake_time.advance(0.5)
-    control.sent(fake_time.timer())
-    control.rate_limited(clocked=False)
-    fake_time.advance(1.0)
-    control.sent(fake_time.timer())
-    control.rate_limited(clocked=False)
+    clocked(fake_time, control, clocked=False)
 
     fake_time.advance(5.0)
     assert control.spacing_wait(fake_time.timer(), -1e9) == 0.0
@@ -257,14 +258,7 @@ def test_gameballs_retry_after_holds_while_keeping_to_the_window(fake_time: Fake
     """Gameball says when to come back: a till keeping to the window (or finding it full on
     the first call after the pause) waits that long too, as every other till does."""
     control = rates(fake_time)
-    for _ in range(20):
-        control.sent(fake_time.timer())
-        fake_time.advance(0.5)
-    control.sent(fake_time.timer())
-    control.rate_limited()
-    fake_time.advance(1.0)
-    control.sent(fake_time.timer())
-    control.rate_limited(retry_after=20.0)  # the first call after the pause
+    clocked(fake_time, control, retry_after=20.0)  # on the first call after the pause
     first = control.paused_until - fake_time.timer()
     fake_time.advance(30.0)
     control.sent(fake_time.timer())
@@ -297,14 +291,7 @@ async def test_with_pacing_off_no_count_is_kept_or_shown(fake_time: FakeTime) ->
         timer=fake_time.timer,
         sleep=fake_time.sleep,
     )
-    for _ in range(20):
-        await pacer.acquire()
-        fake_time.advance(0.5)
-    await pacer.acquire()
-    pacer.rate_limited()
-    fake_time.advance(1.0)
-    await pacer.acquire()
-    pacer.rate_limited()  # would start the self-clock
+    await find_the_window_full(pacer, fake_time)  # would start the self-clock
     fake_time.advance(31.0)
     rate, ceiling = pacer.rate()
 

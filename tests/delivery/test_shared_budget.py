@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from sidecar.delivery.pacing import Pacer, RateBudgetSpent
 from sidecar.delivery.shared import SharedBudget, account_of
 from tests.support.clocks import FakeTime
+from tests.support.delivery import find_the_window_full
 from tests.support.processes import free_port
 from tests.support.redis import RedisServer
 from tests.support.waits import wait_until
@@ -302,13 +303,7 @@ async def test_redis_back_releases_a_count_kept_while_it_was_away(
     try:
         redis_server.kill()
         await pacer.acquire(live=True, within=1.0)  # finds Redis down
-        for _ in range(20):
-            await pacer.acquire()
-            fake_time.advance(0.5)
-        pacer.rate_limited()
-        fake_time.advance(1.0)
-        await pacer.acquire()
-        pacer.rate_limited()  # the 30-s window is full: keep to this till's calls in it
+        await find_the_window_full(pacer, fake_time)  # keep to this till's calls in it
         kept = pacer.rate()
         await redis_server.start()
         await wait_until(lambda: pacer.shared_budget == "redis", within=10)

@@ -142,3 +142,16 @@ async def dispatcher_over(parts: Parts, *, concurrency: int = 4) -> AsyncIterato
     finally:
         await dispatcher.stop(grace=1.0)
         await scheduler.wait_and_close(1.0)
+
+
+async def find_the_window_full(pacer: Pacer, fake_time: FakeTime) -> None:
+    """20 replay calls accepted, then a 429, and the first call after the pause refused too:
+    with AIMD the pacer takes Gameball's 30-s window for full (the self-clock)."""
+    for _ in range(20):
+        await pacer.acquire()
+        fake_time.advance(0.5)
+    await pacer.acquire()
+    pacer.rate_limited()
+    fake_time.advance(1.0)
+    await pacer.acquire()
+    pacer.rate_limited()
