@@ -296,3 +296,14 @@ async def test_with_pacing_off_no_count_is_kept_or_shown(fake_time: FakeTime) ->
     rate, ceiling = pacer.rate()
 
     assert rate == ceiling  # /v1/status shows no rate nothing keeps to
+
+
+def test_replay_is_never_sent_faster_than_its_ceiling_once_nothing_else_spaces_it(
+    fake_time: FakeTime,
+) -> None:
+    """A till whose count grew past its share was left unspaced: 25 calls in 0.2 s into the
+    account's per-second window, and the 429 it left set another till back."""
+    control = rates(fake_time)  # ceiling 12/s; no 429 yet, no slow start
+    control.sent(fake_time.timer())
+
+    assert control.spacing_wait(fake_time.timer(), fake_time.timer()) == pytest.approx(1 / 12)
