@@ -180,7 +180,7 @@ class Pacer:
             # Counted from when the call goes, not from before Redis was asked.
             self._windows.take(self._timer())
         self._last_send = self._timer()
-        self._rate.sent(self._last_send)
+        self._rate.sent(self._last_send, live=live)
         return 0.0
 
     def _target_share(self) -> float:

@@ -104,7 +104,7 @@ def test_aimd_after_a_reconnect_replay_starts_low_and_grows_to_the_ceiling(
     fake_time.advance(100.0)
 
     assert at_start == pytest.approx(12.0 * tuning.START_SHARE)
-    assert after_ten == pytest.approx(12.0 * tuning.START_SHARE * tuning.GROWTH**10)
+    assert after_ten == pytest.approx(12.0 * tuning.START_SHARE * tuning.START_GROWTH**10)
     assert rates.rate() == 12.0
 
 

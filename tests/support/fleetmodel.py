@@ -1,7 +1,8 @@
 """A fleet's pacing in a model, in seconds instead of minutes: tills, each a real Pacer with a
 backlog, replaying on stepped time into one sliding-window limiter like the simulator's (no
-network, no database, no live tills). Used by the AIMD tests and by
-``python -m scripts.fleet_suite.model``, which tries constants before a real fleet run."""
+network, no database), some with a cashier selling live as the fleet run's live tills do.
+Used by the AIMD tests and by ``python -m scripts.fleet_suite.model``, which tries constants
+before a real fleet run."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ import bisect
 import random
 from dataclasses import dataclass, field
 
-from sidecar.delivery.pacing import Pacer
+from sidecar.delivery.pacing import Pacer, RateBudgetSpent
 from sidecar.simulator.ratelimit import SlidingWindowLimiter
 from tests.support.clocks import SteppedTime
 
 # Gameball's transaction budget: 30 per second and 360 per 30 s, 12/s sustained.
 WINDOWS = [(30, 1.0), (360, 30.0)]
 SUSTAINED_PER_S = 360 / 30
+# A cashier's rhythm (as the fleet run's live tills) and the finalize budget: a sale that finds
+# no slot in it, or meets a 429, is queued behind the till's backlog, as a sidecar's would be.
+SALE_GAP_S = (1.5, 3.5)
+FINALIZE_BUDGET_S = 2.0
 
 
 @dataclass
@@ -25,9 +30,12 @@ class Till:
     starts_at: float = 0.0  # seconds after the others reconnect
     local_share: float = 1.0
     jitter_share: float | None = None  # the part of the reconnect jitter drawn; None: random
+    sells: bool = False  # a cashier sells live at this till until the fleet has drained
     accepted: list[float] = field(default_factory=list)  # seconds from the start
     refused: int = 0
-    done_at: float | None = None
+    done_at: float | None = None  # its backlog's last call accepted (queued live sales aside)
+    live_sales: int = 0
+    live_queued: int = 0  # live sales that found no slot in time or met a 429
 
     def accepted_between(self, start: float, end: float) -> int:
         return bisect.bisect_left(self.accepted, end) - bisect.bisect_left(self.accepted, start)
@@ -88,19 +96,50 @@ async def drain(
     draws = random.Random(seed)
     start = time.timer()
 
+    queued: dict[int, int] = {}  # each till's live sales queued behind its backlog
+
     async def replay(till: Till, paced: Pacer) -> None:
         await time.sleep(till.starts_at)
         paced.reconnected()
         left = till.backlog
-        while left:
+        if not left:
+            till.done_at = time.timer() - start
+        while not everyone_done():
+            if not left and not queued.get(id(till)):
+                await time.sleep(0.5)
+                continue
             await paced.acquire()
-            if account.admit():
-                till.accepted.append(time.timer() - start)
-                left -= 1
-            else:
+            if not account.admit():
                 till.refused += 1
                 paced.rate_limited()
-        till.done_at = time.timer() - start
+                continue
+            till.accepted.append(time.timer() - start)
+            if not left:
+                queued[id(till)] -= 1
+                continue
+            left -= 1
+            if not left:
+                till.done_at = time.timer() - start
+
+    async def sell(till: Till, paced: Pacer) -> None:
+        rng = random.Random(draws.random())
+        while not everyone_done():
+            await time.sleep(rng.uniform(*SALE_GAP_S))
+            till.live_sales += 1
+            try:
+                await paced.acquire(live=True, within=FINALIZE_BUDGET_S)
+                if account.admit():
+                    till.accepted.append(time.timer() - start)
+                    continue
+                till.refused += 1
+                paced.rate_limited(live=True)
+            except RateBudgetSpent:
+                pass
+            till.live_queued += 1
+            queued[id(till)] = queued.get(id(till), 0) + 1
+
+    def everyone_done() -> bool:
+        return all(till.done_at is not None for till in tills)
 
     def pacer(till: Till) -> Pacer:
         drawn = draws.random() if till.jitter_share is None else till.jitter_share
@@ -115,7 +154,12 @@ async def drain(
             sleep=time.sleep,
         )
 
-    tasks = [asyncio.ensure_future(replay(till, pacer(till))) for till in tills]
+    tasks = []
+    for till in tills:
+        paced = pacer(till)
+        tasks.append(asyncio.ensure_future(replay(till, paced)))
+        if till.sells:
+            tasks.append(asyncio.ensure_future(sell(till, paced)))
     await time.run(horizon)
     for task in tasks:
         task.cancel()
