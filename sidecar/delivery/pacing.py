@@ -67,7 +67,7 @@ class Pacer:
         self._sleep = sleep
         self._jitter = jitter
         self._reconnect_jitter = reconnect_jitter
-        self._last_send = -math.inf
+        self._last_replay = -math.inf  # replay is spaced from its own last call
         self._replay_from = -math.inf
         # Live calls waiting for a slot; replay takes none while there is one.
         self._live_waiting = 0
@@ -163,9 +163,10 @@ class Pacer:
             return wait
         wait = max(wait, self._windows.wait(now, live=live, share=self._current_share()))
         if not live:
-            # Live calls count toward the rate but are not spaced by it: a cashier waits for
-            # no one's backoff but the account's windows.
-            wait = max(wait, self._rate.spacing_wait(now, self._last_send))
+            # Live calls are not spaced by the rate, nor do they space replay: a cashier waits
+            # for no one's backoff but the account's windows, and a store whose cashier sells
+            # drains its backlog as fast as the others (live calls take the live reserve).
+            wait = max(wait, self._rate.spacing_wait(now, self._last_replay))
         return wait
 
     async def _take(self, now: float, live: bool) -> float | None:
@@ -179,8 +180,10 @@ class Pacer:
                 return wait
             # Counted from when the call goes, not from before Redis was asked.
             self._windows.take(self._timer())
-        self._last_send = self._timer()
-        self._rate.sent(self._last_send, live=live)
+        sent_at = self._timer()
+        if not live:
+            self._last_replay = sent_at
+        self._rate.sent(sent_at, live=live)
         return 0.0
 
     def _target_share(self) -> float:

@@ -1,7 +1,8 @@
 """Live calls first, on fake time: a cashier's call takes the next slot ahead of any waiting
 replay, has a slice of each window replay may not fill, counts in the windows like any call,
-is not spaced by a backoff meant for replay, and never waits past its own budget: when no slot
-can come in time (a full window, a 429 pause) it is refused at once, nothing counted."""
+is not spaced by a backoff meant for replay nor spaces it, and never waits past its own
+budget: when no slot can come in time (a full window, a 429 pause) it is refused at once,
+nothing counted."""
 
 from __future__ import annotations
 
@@ -139,21 +140,27 @@ async def test_429_with_aimd_pauses_briefly_so_a_waiting_live_call_still_goes(
     assert fake_time.timer() == pytest.approx(1_001.0)  # the AIMD pause: 1 s
 
 
-async def test_live_calls_are_not_spaced_by_the_backoff_replay_keeps(
+async def test_live_calls_are_not_spaced_by_the_backoff_replay_keeps_nor_space_it(
     fake_time: FakeTime,
 ) -> None:
+    """Spaced from the cashier's calls too, a store whose cashier sold drained its backlog
+    last (a replay slot lost to each sale)."""
     paced = pacer(fake_time, [(8, 1.0)], aimd=True)
     paced.rate_limited()
     fake_time.advance(1.0)  # the pause is over; the rate is cut to 8 * 0.7 = 5.6/s
 
     before = fake_time.timer()
+    await fill(paced, 1)
+    fake_time.advance(0.1)
+    cashier = fake_time.timer()
     await fill(paced, 3, live=True)
-    live_took = fake_time.timer() - before
-    await fill(paced, 2)
+    live_took = fake_time.timer() - cashier
+    await fill(paced, 1)
 
     assert live_took == 0.0
-    # Replay: about 1/5.6 s apart (the curve climbs meanwhile), after them.
-    assert fake_time.timer() - before == pytest.approx(2 / (8 * 0.7), rel=0.01)
+    # Replay's next call: about 1/5.6 s after its own last one (the curve climbs meanwhile),
+    # not after the cashier's.
+    assert fake_time.timer() - before == pytest.approx(1 / (8 * 0.7), rel=0.01)
 
 
 async def test_replay_after_a_reconnect_waits_its_jitter_live_calls_do_not(
