@@ -36,8 +36,9 @@ GROWTH = 1.05
 # once that window is full, when only as much frees each second as went 30 s before. At 1/16
 # and 5%/s a fleet of five (80 sales each, two selling live) found the window full just as it
 # was nearly done and finished on what its first slow seconds freed (real runs 0.72-0.77 of the
-# budget); at 1/12 and 3%/s it drains before the window fills, with no 429 at all (0.77, 0.77),
-# and 20 stores meet 4.4% 429s (0.88). Faster growth filled the per-second window first, which
+# budget); at 1/12 and 3%/s it drains before the window fills, with no 429 at all (0.77, 0.77;
+# 0.80, 0.80 once a cashier's calls no longer spaced replay, see pacing), and 20 stores meet
+# 4.0-4.4% 429s (0.85-0.88). Faster growth filled the per-second window first, which
 # a till then took for the 30-s one (see selfclock), keeping to too few calls; a higher start
 # met more 429s at 20 stores. A lone till loses about 53 s of its drain to it; it comes with
 # the reconnect jitter, and a store alone on its account turns both off with
