@@ -135,6 +135,7 @@ def assemble(
         holds=HoldRenewal(
             book=book,
             upstream=upstream,
+            pacer=pacer,
             transaction_clock=transaction_clock,
             rehold_expired=config.outbox.rehold_expired,
         ),

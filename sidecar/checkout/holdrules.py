@@ -9,7 +9,7 @@ from collections.abc import Callable
 import msgspec
 
 from .. import errors, ids
-from ..delivery.pacing import Pacer, RateBudgetSpent
+from ..delivery.pacing import Pacer, RateBudgetSpent, paced_call
 from ..errors import GameballError, GameballRateLimited
 from ..gameball.client import UpstreamClient
 from ..gameball.paths import HOLD_PATH, hold_path
@@ -75,16 +75,30 @@ class LiveBudget:
             ) from None
 
 
+async def hold_state(
+    upstream: UpstreamClient,
+    pacer: Pacer,
+    reference: str,
+    *,
+    live: bool,
+    within: float | None = None,
+) -> GbHoldState:
+    """Gameball's view of one hold, asked on the account's rate budget (each look-up is a
+    call of it, as the hold was)."""
+    path = hold_path(reference)
+    return await paced_call(pacer, upstream, "GET", path, GbHoldState, live=live, within=within)
+
+
 async def hold_expiry(
-    upstream: UpstreamClient, reference: str, *, fallback: float, within: float
+    upstream: UpstreamClient, pacer: Pacer, reference: str, *, fallback: float, within: float
 ) -> float:
-    """Gameball's hold answer has no expiry: ask for it (``within`` seconds at most), or
-    assume ``fallback`` (the configured lifetime)."""
+    """Gameball's hold answer has no expiry: ask for it (``within`` seconds at most, on the
+    rate budget like the hold), or assume ``fallback`` (the configured lifetime)."""
     if within <= 0.05:
         return fallback
     try:
         async with asyncio.timeout(within):
-            state = await upstream.call("GET", hold_path(reference), GbHoldState)
+            state = await hold_state(upstream, pacer, reference, live=True, within=within)
     except (GameballError, TimeoutError):
         return fallback
     return parse_gameball_time(state.dateToExpire) or fallback

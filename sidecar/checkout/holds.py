@@ -19,8 +19,7 @@ from ..delivery.pacing import Pacer
 from ..errors import GameballError, GameballRejected
 from ..gameball.client import UpstreamClient
 from ..gameball.codes import Code, for_cashier
-from ..gameball.paths import hold_path
-from ..gameball.wire import GbHoldAnswer, GbHoldState, GbMerchant, as_number
+from ..gameball.wire import GbHoldAnswer, GbMerchant, as_number
 from ..store.holdbook import HoldBook, HoldRow
 from ..timefmt import TransactionClock, iso_ms, parse_gameball_time
 from .answers import answer_for
@@ -30,6 +29,7 @@ from .holdrules import (
     answer_from_row,
     checked_request,
     hold_expiry,
+    hold_state,
     may_release,
     release_item,
     request_hold,
@@ -112,8 +112,10 @@ class Holds:
         if row is not None and row.provisional:
             return answer_from_row(row, self._clock(), stale=False)  # Gameball never had it
         try:
-            async with asyncio.timeout(self._budgets.status):
-                state = await self._upstream.call("GET", hold_path(reference), GbHoldState)
+            async with asyncio.timeout(within := self._budgets.status):
+                state = await hold_state(
+                    self._upstream, self._pacer, reference, live=True, within=within
+                )
         except GameballRejected as exc:
             if exc.code == Code.HOLD_NOT_FOUND and row is not None:
                 return answer_from_row(row, self._clock(), stale=False, gone=True)
@@ -200,6 +202,7 @@ class Holds:
         reference = created.holdReference
         expires_at = await hold_expiry(
             self._upstream,
+            self._pacer,
             reference,
             fallback=self._clock() + self._default_ttl,
             within=deadline - self._timer(),

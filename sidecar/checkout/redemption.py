@@ -17,10 +17,11 @@ from ..delivery.pacing import Pacer, RateBudgetSpent
 from ..errors import GameballAuthError, GameballError, GameballRateLimited, GameballRejected
 from ..gameball.client import UpstreamClient
 from ..gameball.codes import Code, for_cashier
-from ..gameball.paths import REDEEM_PATH, hold_path
-from ..gameball.wire import GbHoldState, GbMerchant, GbRedeem, GbRedeemAnswer, as_number
+from ..gameball.paths import REDEEM_PATH
+from ..gameball.wire import GbMerchant, GbRedeem, GbRedeemAnswer, as_number
 from ..store.holdbook import HoldBook, HoldRow
 from ..timefmt import TransactionClock
+from .holdrules import hold_state
 from .keyedlock import KeyedLocks
 from .replies import HoldAnswer, RedemptionAnswer
 
@@ -118,7 +119,7 @@ class Redeemer:
                     continue
                 if exc.code == Code.ID_EXISTS and uncertain:
                     # Our lost redeem, or another call with this id? Ours burned the hold.
-                    state = await self._hold_state(row, deadline)
+                    state = await self._hold_state(row, deadline, live)
                     if state == "used":
                         return await self._redeemed(row, None)
                     if state is None:
@@ -133,7 +134,7 @@ class Redeemer:
                     raise await self._not_redeemed(row, remember_failure, taken) from None
                 if (
                     exc.code == Code.HOLD_NOT_FOUND
-                    and await self._hold_state(row, deadline) == "used"
+                    and await self._hold_state(row, deadline, live) == "used"
                 ):
                     return await self._redeemed(row, None)
                 if uncertain and isinstance(exc, GameballAuthError):
@@ -149,7 +150,7 @@ class Redeemer:
                     # The call never reached Gameball: nothing was redeemed.
                     offline = errors.OfflineRedemptionUnavailable(OFFLINE)
                     raise await self._not_redeemed(row, remember_failure, offline) from None
-                if await self._hold_state(row, deadline) == "used":
+                if await self._hold_state(row, deadline, live) == "used":
                     return await self._redeemed(row, None)
                 continue
             return await self._redeemed(row, redeemed)
@@ -193,7 +194,7 @@ class Redeemer:
             await self._book.mark_redeem_uncertain(row.hold_reference, self._clock())
         return True
 
-    async def _hold_state(self, row: HoldRow, deadline: float) -> str | None:
+    async def _hold_state(self, row: HoldRow, deadline: float, live: bool) -> str | None:
         """The hold's state at Gameball ("used" means burned), None when it cannot be asked.
         Only this checkout's redeem can have burned it: a sale naming a hold that is being
         redeemed is refused."""
@@ -202,7 +203,9 @@ class Redeemer:
             return None
         try:
             async with asyncio.timeout(remaining):
-                state = await self._upstream.call("GET", hold_path(row.hold_reference), GbHoldState)
+                state = await hold_state(
+                    self._upstream, self._pacer, row.hold_reference, live=live, within=remaining
+                )
         except GameballRejected as exc:
             return "gone" if exc.code == Code.HOLD_NOT_FOUND else None
         except (GameballError, TimeoutError):

@@ -7,14 +7,14 @@ from __future__ import annotations
 import logging
 
 from ..delivery.holdkeeper import Replacement
+from ..delivery.pacing import Pacer, paced_call
 from ..errors import GameballAuthError, GameballError, GameballRejected
 from ..gameball.client import UpstreamClient
 from ..gameball.paths import hold_path
-from ..gameball.wire import GbHoldState
 from ..store.holdbook import HoldBook
 from ..store.rows import Item
 from ..timefmt import TransactionClock
-from .holdrules import request_hold
+from .holdrules import hold_state, request_hold
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +27,15 @@ class HoldRenewal:
         *,
         book: HoldBook,
         upstream: UpstreamClient,
+        pacer: Pacer,
         transaction_clock: TransactionClock,
         rehold_expired: bool,
     ) -> None:
+        """``pacer``: the look-up and the release are calls on the account's budget (the
+        fresh hold takes the slot the sender took for it)."""
         self._book = book
         self._upstream = upstream
+        self._pacer = pacer
         self._tx_clock = transaction_clock
         self._rehold_expired = rehold_expired
 
@@ -101,13 +105,15 @@ class HoldRenewal:
 
     async def give_back(self, reference: str) -> None:
         try:
-            await self._upstream.call("DELETE", hold_path(reference), dict)
+            await paced_call(
+                self._pacer, self._upstream, "DELETE", hold_path(reference), dict, live=False
+            )
         except GameballError as exc:
             log.warning("fresh hold not released (%s); it lapses at expiry", exc.code)
 
     async def _gameball_state(self, reference: str) -> str:
         try:
-            state = await self._upstream.call("GET", hold_path(reference), GbHoldState)
+            state = await hold_state(self._upstream, self._pacer, reference, live=False)
         except GameballRejected as exc:
             if exc.transient or isinstance(exc, GameballAuthError):
                 raise

@@ -11,16 +11,18 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 import backoff
 
-from ..errors import GameballError
+from ..errors import GameballError, GameballRateLimited
+from ..gameball.client import UpstreamClient
 from .aimd import RateControl
 from .shared import SharedBudget
 from .windows import Windows
 
 SharedState = Literal["off", "redis", "fallback"]
+T = TypeVar("T")
 
 
 class RateBudgetSpent(GameballError):
@@ -206,3 +208,25 @@ class Pacer:
     async def close(self) -> None:
         if self._shared is not None:
             await self._shared.close()
+
+
+async def paced_call(
+    pacer: Pacer,
+    upstream: UpstreamClient,
+    method: str,
+    path: str,
+    result_type: type[T],
+    *,
+    live: bool,
+    within: float | None = None,
+) -> T:
+    """A call on the account's budget that is no outbox row's own send (a hold's look-up or
+    release): counted in the windows like any, its 429 told to the pacer. Unpaced, each hold
+    spent two calls of the budget and the pacer counted one. ``RateBudgetSpent`` (a
+    ``GameballError``, nothing sent) when no slot comes within ``within`` seconds."""
+    await pacer.acquire(live=live, within=within)
+    try:
+        return await upstream.call(method, path, result_type)
+    except GameballRateLimited as exc:
+        pacer.rate_limited(exc.retry_after, live=live)
+        raise

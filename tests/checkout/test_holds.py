@@ -6,8 +6,10 @@ import time
 from typing import Any
 
 from sidecar.simulator import SimulatorServer
+from sidecar.simulator.ratelimit import is_limited
 from tests.support.clients import Client, assert_error_shape, finalize, hold, payment
 from tests.support.fixtures import MakeConfig, MakeSidecar
+from tests.support.spec import PREFIX
 from tests.support.waits import wait_until
 
 
@@ -326,3 +328,22 @@ async def test_resent_hold_whose_lookup_gameball_refuses_is_told_what_is_known_h
     body = await again.json()
     assert again.status == 200, body  # never "insufficient points" for a hold already used
     assert body["state"] == "used" and body["stale"] is True
+
+
+async def test_a_holds_expiry_look_up_is_paced_on_the_rate_budget_like_the_hold(
+    make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
+) -> None:
+    """Each hold is two calls on Gameball's transactions budget (the hold, then the look-up of
+    its expiry). Counted as one, the sale after it went at once into a second already full."""
+    sidecar = await make_sidecar(
+        make_config(SIDECAR_PACING_PER_SECOND="2", SIDECAR_BUDGETS_FINALIZE="3")
+    )
+
+    held = await hold(sidecar, "co-paced", 10)
+    code, body = await finalize(sidecar, payment("cust-1002", "after-the-hold"))
+
+    assert held["state"] == "active", held
+    assert code == 200, body
+    sent = [r["time"] for r in simulator.sim.requests if is_limited(r["path"].removeprefix(PREFIX))]
+    assert len(sent) == 3  # the hold, its look-up, the sale
+    assert sent[2] - sent[0] >= 1.0  # two a second, as the sidecar was told

@@ -109,6 +109,7 @@ async def delivery_parts(
             holds=HoldRenewal(
                 book=book,
                 upstream=upstream,
+                pacer=pacer,
                 transaction_clock=TransactionClock(fake_time.clock),
                 rehold_expired=True,
             ),
