@@ -5,6 +5,8 @@ is (its rewrite's outcome, kept for finance); and whether a refund's payment may
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import msgspec
 
 from ..errors import GameballAuthError, GameballError, GameballRateLimited
@@ -33,8 +35,9 @@ async def landed(
     if transaction_id is None or not isinstance(customer_id, str) or not types:
         return True  # a call that writes no ledger row under an id of its own
     try:
-        await pacer.acquire(live=live)  # the lookup is a call on the account's budget too
-        found = await has_transaction(upstream, customer_id, transaction_id, types)
+        found = await has_transaction(
+            upstream, customer_id, transaction_id, types, before_page=_paced(pacer, live)
+        )
     except (GameballRateLimited, GameballAuthError):
         raise
     except GameballError as exc:
@@ -58,8 +61,9 @@ async def outcome_of_landing(
     if transaction_id is None or not isinstance(customer_id, str):
         return item.outcome
     try:
-        await pacer.acquire(live=live)
-        found = await has_transaction(upstream, customer_id, transaction_id, ("Redemption",))
+        found = await has_transaction(
+            upstream, customer_id, transaction_id, ("Redemption",), before_page=_paced(pacer, live)
+        )
     except (GameballRateLimited, GameballAuthError):
         raise
     except GameballError as exc:
@@ -67,6 +71,16 @@ async def outcome_of_landing(
     if found is None:
         return Unknown("the ledger is too long to read to the end now")
     return "already" if found else "redemption_failed"
+
+
+def _paced(pacer: Pacer, live: bool) -> Callable[[], Awaitable[None]]:
+    """Each page of the ledger is a call on the account's budget: one slot each (one for up
+    to 25 pages left the pacer counting a part of what was sent)."""
+
+    async def acquire() -> None:
+        await pacer.acquire(live=live)
+
+    return acquire
 
 
 async def may_still_land(item: Item, outbox: Outbox, wait_attempts: int) -> str | None:

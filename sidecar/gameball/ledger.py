@@ -4,6 +4,7 @@ every till, so that answer alone cannot tell our own earlier send from another t
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .client import UpstreamClient
@@ -27,17 +28,24 @@ def gameball_id(body: dict[str, Any]) -> str | None:
 
 
 async def has_transaction(
-    upstream: UpstreamClient, customer_id: str, transaction_id: str, types: tuple[str, ...]
+    upstream: UpstreamClient,
+    customer_id: str,
+    transaction_id: str,
+    types: tuple[str, ...],
+    *,
+    before_page: Callable[[], Awaitable[None]],
 ) -> bool | None:
     """True when the customer's ledger has a row of one of ``types`` (what the call writes:
     a refund's Cancel, not the payment it reverses) under ``transaction_id``, False when the
     whole ledger was read and has none, None when it is too long to read to the end now. A
-    failed read raises, like any call."""
+    failed read raises, like any call. ``before_page`` is awaited before each page is asked
+    for: each is a call on the account's rate budget."""
     start_after: str | None = None
     for _ in range(MOST_PAGES):
         params = {"customerId": customer_id, "limit": str(PAGE)}
         if start_after is not None:
             params["startAfter"] = start_after
+        await before_page()
         page = await upstream.call("GET", TRANSACTIONS_PATH, GbTransactionsPage, params=params)
         if any(
             row.get("transactionId") == transaction_id and row.get("type") in types

@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from sidecar.delivery.sender import RETIME_ATTEMPTS
+from sidecar.gameball import ledger
 from sidecar.gameball.codes import Code, Meaning
 from sidecar.simulator import SimulatorServer
 from sidecar.simulator.errors import STATUS_BY_CODE
@@ -380,3 +381,40 @@ async def test_sender_sale_whose_hold_was_made_elsewhere_and_lapsed_is_sent_earn
     assert row.outcome == "redemption_failed" and "not made here" in (row.note or "")
     assert "redemption" not in msgspec.json.decode(row.body)
     assert payments_in_ledger(simulator, "cust-1001") == ["p-earn-only"]
+
+
+async def test_sender_each_page_of_the_ledger_it_reads_takes_a_slot_of_the_rate_budget(
+    sending: Parts,
+    simulator: SimulatorServer,
+    simulator_client: GameballClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading a customer's ledger to tell our lost send from another till's is one call of
+    the account's budget per page (Gameball counts each): one slot for up to 25 pages left
+    the pacer counting a part of what went."""
+    monkeypatch.setattr(ledger, "PAGE", 2)
+    for n in range(5):  # a ledger of three pages of two
+        earlier = payment_row(f"p-before-{n}", sending.time.wall - 600 + n)
+        await simulator_client.post(PAYMENTS, msgspec.json.decode(earlier.body))
+    taken = payment_row("p-paged", sending.time.wall - 60, customer="cust-2002")
+    await simulator_client.post(PAYMENTS, msgspec.json.decode(taken.body))
+    simulator.sim.set_fault("drop_response", paths=[PAYMENTS], count=1)
+    item = await sending.claimed(payment_row("p-paged", sending.time.wall))
+    acquired = 0
+    acquire = sending.pacer.acquire
+
+    async def counted(*, live: bool = False, within: float | None = None) -> None:
+        nonlocal acquired
+        acquired += 1
+        await acquire(live=live, within=within)
+
+    monkeypatch.setattr(sending.pacer, "acquire", counted)
+    await sending.sender.deliver(item)
+    before = len(simulator.sim.requests)
+    resent = await sending.sender.deliver(await sending.again(item))
+
+    sent = simulator.sim.requests[before:]
+    pages = [r for r in sent if r["method"] == "GET" and r["path"].endswith("/transactions")]
+    assert resent == "dead"
+    assert len(pages) >= 3
+    assert acquired == 2 + len(pages)  # both sends, and every page read
