@@ -82,23 +82,34 @@ async def hold_state(
     *,
     live: bool,
     within: float | None = None,
+    report_429: bool = True,
 ) -> GbHoldState:
     """Gameball's view of one hold, asked on the account's rate budget (each look-up is a
     call of it, as the hold was)."""
-    path = hold_path(reference)
-    return await paced_call(pacer, upstream, "GET", path, GbHoldState, live=live, within=within)
+    return await paced_call(
+        pacer,
+        upstream,
+        "GET",
+        hold_path(reference),
+        GbHoldState,
+        live=live,
+        within=within,
+        report_429=report_429,
+    )
 
 
 async def hold_expiry(
     upstream: UpstreamClient, pacer: Pacer, reference: str, *, fallback: float, within: float
 ) -> float:
     """Gameball's hold answer has no expiry: ask for it (``within`` seconds at most, on the
-    rate budget like the hold), or assume ``fallback`` (the configured lifetime)."""
+    rate budget like the hold), or assume ``fallback`` (the configured lifetime). Only when a
+    slot is free now: the hold is made, and waiting for a slot to learn its expiry would spend
+    the budget the cashier's sale (or the redeem at once) still needs."""
     if within <= 0.05:
         return fallback
     try:
         async with asyncio.timeout(within):
-            state = await hold_state(upstream, pacer, reference, live=True, within=within)
+            state = await hold_state(upstream, pacer, reference, live=True, within=0.0)
     except (GameballError, TimeoutError):
         return fallback
     return parse_gameball_time(state.dateToExpire) or fallback

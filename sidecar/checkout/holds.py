@@ -15,8 +15,8 @@ import msgspec
 from .. import errors
 from ..clocks import REAL, Clocks
 from ..delivery.dispatcher import Dispatcher
-from ..delivery.pacing import Pacer
-from ..errors import GameballError, GameballRejected
+from ..delivery.pacing import Pacer, RateBudgetSpent
+from ..errors import GameballError, GameballRateLimited, GameballRejected
 from ..gameball.client import UpstreamClient
 from ..gameball.codes import Code, for_cashier
 from ..gameball.wire import GbHoldAnswer, GbMerchant, as_number
@@ -123,6 +123,13 @@ class Holds:
                 # A refused lookup says nothing about the hold: what this terminal knows.
                 return answer_from_row(row, self._clock(), stale=True)
             raise for_cashier(exc, subject="the hold lookup") from None
+        except (RateBudgetSpent, GameballRateLimited):
+            if row is None:
+                raise errors.UpstreamBusy(
+                    f"Hold {reference!r} is not known to this sidecar, and Gameball's rate limit "
+                    "for this store's account is reached; look it up again in a moment"
+                ) from None
+            return answer_from_row(row, self._clock(), stale=True)
         except (GameballError, TimeoutError):
             if row is None:
                 raise errors.HoldNotFound(
@@ -205,7 +212,8 @@ class Holds:
             self._pacer,
             reference,
             fallback=self._clock() + self._default_ttl,
-            within=deadline - self._timer(),
+            # Not for a hold redeemed at once: its redeem needs the slot, and it lapses unused.
+            within=0.0 if request.redeemNow else deadline - self._timer(),
         )
         answer = HoldAnswer(
             holdReference=reference,

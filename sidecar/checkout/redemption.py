@@ -132,11 +132,12 @@ class Redeemer:
                         upstream_code=exc.code,
                     )
                     raise await self._not_redeemed(row, remember_failure, taken) from None
-                if (
-                    exc.code == Code.HOLD_NOT_FOUND
-                    and await self._hold_state(row, deadline, live) == "used"
-                ):
-                    return await self._redeemed(row, None)
+                if exc.code == Code.HOLD_NOT_FOUND:
+                    state = await self._hold_state(row, deadline, live)
+                    if state == "used":
+                        return await self._redeemed(row, None)
+                    if state is None and uncertain:
+                        break  # our lost redeem may have burned it: not known yet
                 if uncertain and isinstance(exc, GameballAuthError):
                     break  # says nothing about the earlier call
                 refused = for_cashier(exc, subject="the redemption")

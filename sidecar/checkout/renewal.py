@@ -31,15 +31,15 @@ class HoldRenewal:
         transaction_clock: TransactionClock,
         rehold_expired: bool,
     ) -> None:
-        """``pacer``: the look-up and the release are calls on the account's budget (the
-        fresh hold takes the slot the sender took for it)."""
+        """``pacer``: the look-up, the fresh hold and its release are calls on the account's
+        budget, each taking its own slot when it goes (a cashier's before replay's)."""
         self._book = book
         self._upstream = upstream
         self._pacer = pacer
         self._tx_clock = transaction_clock
         self._rehold_expired = rehold_expired
 
-    async def replace(self, item: Item) -> Replacement:
+    async def replace(self, item: Item, *, live: bool = False) -> Replacement:
         reference = item.hold_reference or ""
         hold = await self._book.by_reference(reference)
         absorbed = (hold.hold_points, hold.hold_amount) if hold is not None else _at_stake(item)
@@ -54,10 +54,11 @@ class HoldRenewal:
                 hold.hold_points,
                 absorbed,
                 "the points redeemed offline could not be held at Gameball",
+                live=live,
             )
         state: str | None = hold.state if hold is not None else None
         if state not in ("used", "released"):
-            state = await self._gameball_state(reference)
+            state = await self._gameball_state(reference, live=live)
         if state == "used":
             # Burned already, by an earlier send of this sale (the resend then meets 9004,
             # which an uncertain row counts as delivered) or by another call: never twice.
@@ -77,6 +78,7 @@ class HoldRenewal:
             hold.hold_points,
             absorbed,
             "the hold expired and the points could not be held again",
+            live=live,
         )
 
     async def absorbed(self, reference: str | None) -> tuple[float, float] | None:
@@ -84,9 +86,17 @@ class HoldRenewal:
         return (hold.hold_points, hold.hold_amount) if hold is not None else None
 
     async def _rehold(
-        self, item: Item, points: float, absorbed: tuple[float, float] | None, why: str
+        self,
+        item: Item,
+        points: float,
+        absorbed: tuple[float, float] | None,
+        why: str,
+        *,
+        live: bool,
     ) -> Replacement:
         try:
+            # Its slot is taken when it goes, not before the look-up (which takes its own).
+            await self._pacer.acquire(live=live)
             held = await request_hold(
                 self._upstream,
                 self._tx_clock,
@@ -103,17 +113,20 @@ class HoldRenewal:
         # finance still sees what the sale was worth.
         return Replacement(reference=held.holdReference, outcome="reheld", absorbed=absorbed)
 
-    async def give_back(self, reference: str) -> None:
+    async def give_back(self, reference: str, *, live: bool = False) -> None:
         try:
             await paced_call(
-                self._pacer, self._upstream, "DELETE", hold_path(reference), dict, live=False
+                self._pacer, self._upstream, "DELETE", hold_path(reference), dict, live=live
             )
         except GameballError as exc:
             log.warning("fresh hold not released (%s); it lapses at expiry", exc.code)
 
-    async def _gameball_state(self, reference: str) -> str:
+    async def _gameball_state(self, reference: str, *, live: bool) -> str:
         try:
-            state = await hold_state(self._upstream, self._pacer, reference, live=False)
+            # A 429 goes up to the sender, which tells the pacer (once).
+            state = await hold_state(
+                self._upstream, self._pacer, reference, live=live, report_429=False
+            )
         except GameballRejected as exc:
             if exc.transient or isinstance(exc, GameballAuthError):
                 raise

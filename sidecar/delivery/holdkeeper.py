@@ -21,12 +21,13 @@ class Replacement(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class HoldKeeper(Protocol):
-    async def replace(self, item: Item) -> Replacement:
+    async def replace(self, item: Item, *, live: bool = False) -> Replacement:
         """Hold the same points again for the sale's own customer, or say why not. Raises
-        ``GameballError`` when Gameball could not be asked (the sale is retried later)."""
+        ``GameballError`` when Gameball could not be asked (the sale is retried later).
+        ``live``: a cashier waits for the sale, so its calls go before replay's."""
         ...
 
-    async def give_back(self, reference: str) -> None:
+    async def give_back(self, reference: str, *, live: bool = False) -> None:
         """Release a fresh hold nobody will burn (the sale had landed after all)."""
         ...
 

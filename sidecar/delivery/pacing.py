@@ -219,14 +219,17 @@ async def paced_call(
     *,
     live: bool,
     within: float | None = None,
+    report_429: bool = True,
 ) -> T:
     """A call on the account's budget that is no outbox row's own send (a hold's look-up or
     release): counted in the windows like any, its 429 told to the pacer. Unpaced, each hold
     spent two calls of the budget and the pacer counted one. ``RateBudgetSpent`` (a
-    ``GameballError``, nothing sent) when no slot comes within ``within`` seconds."""
+    ``GameballError``, nothing sent) when no slot comes within ``within`` seconds.
+    ``report_429``: False when the caller's caller tells the pacer (it must hear it once)."""
     await pacer.acquire(live=live, within=within)
     try:
         return await upstream.call(method, path, result_type)
     except GameballRateLimited as exc:
-        pacer.rate_limited(exc.retry_after, live=live)
+        if report_429:
+            pacer.rate_limited(exc.retry_after, live=live)
         raise

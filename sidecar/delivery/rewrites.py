@@ -23,10 +23,12 @@ class Rewrites:
         self._holds = holds
         self._clock = clock
 
-    async def without_stale_hold(self, item: Item) -> tuple[Item, str | None]:
+    async def without_stale_hold(
+        self, item: Item, *, live: bool = False
+    ) -> tuple[Item, str | None]:
         """The row with a fresh hold (and that hold's reference), or earn-only (and None).
         Raises ``GameballError`` when Gameball could not be asked."""
-        replacement = await self._holds.replace(item)
+        replacement = await self._holds.replace(item, live=live)
         redemption = _redemption(item)
         redemption["pointsHoldReference"] = replacement.reference
         rewritten = await self._rewrite(
@@ -73,8 +75,8 @@ class Rewrites:
         assert rewritten is not None
         return rewritten
 
-    async def give_back(self, reference: str) -> None:
-        await self._holds.give_back(reference)
+    async def give_back(self, reference: str, *, live: bool = False) -> None:
+        await self._holds.give_back(reference, live=live)
 
     async def _rewrite(
         self,

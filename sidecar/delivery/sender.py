@@ -267,9 +267,9 @@ class Sender:
     async def _hold_gone(self, item: Item) -> Verdict:
         """Gameball no longer has the hold this sale burns: a fresh hold for the same customer,
         or the earning alone, flagged ``redemption_failed`` for finance."""
+        live = item.id in self._live
         try:
-            await self._pacer.acquire(live=item.id in self._live)  # the fresh hold counts too
-            rewritten, fresh = await self._rewrites.without_stale_hold(item)
+            rewritten, fresh = await self._rewrites.without_stale_hold(item, live=live)
         except GameballError as exc:
             return await self._failed(item, exc)
         try:
@@ -277,7 +277,7 @@ class Sender:
         except GameballError as exc:
             if fresh and meaning_of(exc.code) == Meaning.ALREADY:
                 # The sale had landed after all: the fresh hold must not lock the points.
-                await self._rewrites.give_back(fresh)
+                await self._rewrites.give_back(fresh, live=live)
             return await self._failed(rewritten, exc)
 
     async def _lock_gone(self, item: Item, exc: GameballRejected) -> Verdict:

@@ -347,3 +347,47 @@ async def test_a_holds_expiry_look_up_is_paced_on_the_rate_budget_like_the_hold(
     sent = [r["time"] for r in simulator.sim.requests if is_limited(r["path"].removeprefix(PREFIX))]
     assert len(sent) == 3  # the hold, its look-up, the sale
     assert sent[2] - sent[0] >= 1.0  # two a second, as the sidecar was told
+
+
+def expiry_look_ups(simulator: SimulatorServer) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in simulator.sim.requests
+        if r["method"] == "GET" and "/transactions/hold/" in r["path"]
+    ]
+
+
+async def test_a_hold_waits_for_no_slot_to_learn_its_expiry(
+    make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
+) -> None:
+    """The hold is made: its expiry is worth a slot free now, not one waited for, which spent
+    the budget the cashier's sale still needs. Without one, the configured lifetime."""
+    sidecar = await make_sidecar(make_config(SIDECAR_PACING_PER_SECOND="1"))
+
+    held = await hold(sidecar, "co-no-slot", 10)
+
+    assert held["state"] == "active" and held["expiresAt"].endswith("Z"), held
+    assert expiry_look_ups(simulator) == []
+
+
+async def test_a_hold_redeemed_at_once_is_not_looked_up_for_its_expiry(
+    sidecar: Client, simulator: SimulatorServer
+) -> None:
+    """Its redeem needs the slot: the look-up took it, and at a busy second the redeem waited."""
+    held = await hold(sidecar, "co-now-no-look-up", 10, redeemNow=True, transactionId="s-now")
+
+    assert held["state"] == "used", held
+    assert expiry_look_ups(simulator) == []
+
+
+async def test_hold_status_unknown_here_while_gameball_limits_the_rate_is_busy_not_404(
+    sidecar: Client, simulator: SimulatorServer
+) -> None:
+    """A 429 says nothing about the hold: "not found" would have the till give up on it."""
+    simulator.sim.set_fault("ratelimit", paths=["/transactions/hold/"])
+
+    response = await sidecar.get("/v1/holds/00000000-0000-0000-0000-000000000001")
+
+    body = await response.json()
+    assert response.status == 503, body
+    assert_error_shape(body, "UPSTREAM_BUSY")

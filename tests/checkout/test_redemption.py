@@ -18,7 +18,7 @@ from sidecar import errors
 from sidecar.checkout.keyedlock import KeyedLocks
 from sidecar.checkout.redemption import Redeemer, redeem_id_for, stored_refusal
 from sidecar.checkout.replies import HoldAnswer
-from sidecar.errors import GameballError
+from sidecar.errors import GameballError, GameballUnreachable
 from sidecar.gameball.paths import hold_path
 from sidecar.gameball.wire import GbBranch, GbMerchant
 from sidecar.simulator import SimulatorServer
@@ -221,6 +221,41 @@ async def test_redeemer_9004_after_a_send_in_doubt_means_it_landed(
 
     assert answer.state == "used" and await state_of(parts, row) == "used"
     assert redemptions(simulator) == [("redeem-S3", 100)]
+
+
+async def test_redeemer_9006_after_a_send_in_doubt_whose_hold_cannot_be_looked_up_is_unknown(
+    parts: Parts,
+    background: Background,
+    simulator: SimulatorServer,
+    simulator_client: GameballClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ "Hold not found" after a send in doubt may be our own lost redeem having burned it: when
+    the hold cannot be looked up, the outcome is unknown (settled in the background), never a
+    refusal that gives the hold back and has the till take the sale without the points."""
+    row = await redeeming(parts, simulator_client, "S3b")
+    await parts.book.mark_redeem_uncertain(row.hold_reference, parts.time.wall)
+    in_doubt = await parts.book.by_reference(row.hold_reference)
+    assert in_doubt is not None
+    simulator.sim.set_fault(
+        "gameball_error", status=STATUS_BY_CODE[9006], code=9006, paths=[REDEEM]
+    )
+    call = parts.upstream.call
+
+    async def look_ups_unanswered(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "GET":
+            raise GameballUnreachable("connection reset", outcome_unknown=False)
+        return await call(method, path, *args, **kwargs)
+
+    monkeypatch.setattr(parts.upstream, "call", look_ups_unanswered)
+
+    with pytest.raises(errors.RedemptionOutcomeUnknown):
+        await redeemer(parts, background).settle(
+            in_doubt, parts.time.timer() + 5, remember_failure=False
+        )
+
+    assert await state_of(parts, row) == "redeeming"  # kept: settled when it can be known
+    assert background.released == []
 
 
 async def test_redeemer_9004_after_a_lost_answer_for_another_call_is_not_redeemed(

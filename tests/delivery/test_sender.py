@@ -418,3 +418,52 @@ async def test_sender_each_page_of_the_ledger_it_reads_takes_a_slot_of_the_rate_
     assert resent == "dead"
     assert len(pages) >= 3
     assert acquired == 2 + len(pages)  # both sends, and every page read
+
+
+async def test_sender_a_cashiers_sale_whose_hold_lapsed_asks_and_reholds_as_a_cashiers_call(
+    sending: Parts,
+    simulator: SimulatorServer,
+    simulator_client: GameballClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sale a cashier waits for, whose hold lapsed: the look-up and the fresh hold go before
+    replay like the sale itself, each taking its own slot when it goes (the fresh hold's was
+    taken before the look-up, and the look-up waited behind the backlog)."""
+    reference = await hold_made_here(sending, simulator_client, "co-live-lapsed", 100)
+    simulator.sim.advance_clock(700)
+    item = await sending.claimed(burning("p-live-rehold", sending.time.wall, reference))
+    acquired: list[bool] = []
+    acquire = sending.pacer.acquire
+
+    async def recorded(*, live: bool = False, within: float | None = None) -> None:
+        acquired.append(live)
+        await acquire(live=live, within=within)
+
+    monkeypatch.setattr(sending.pacer, "acquire", recorded)
+    before = len(simulator.sim.requests)
+    verdict = await sending.sender.deliver(item, live=True)
+
+    sent = [(r["method"], r["path"]) for r in simulator.sim.requests[before:]]
+    assert verdict == "delivered" and (await sending.row(item)).outcome == "reheld"
+    assert [method for method, _ in sent] == ["POST", "GET", "POST", "POST"], sent
+    assert acquired == [True] * len(sent)  # the sale, the look-up, the fresh hold, the sale
+
+
+async def test_sender_a_429_on_a_lapsed_holds_look_up_is_told_to_the_pacer_once(
+    sending: Parts,
+    simulator: SimulatorServer,
+    simulator_client: GameballClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Told twice, AIMD halved the rate twice for one 429."""
+    reference = await hold_made_here(sending, simulator_client, "co-429-lapsed", 100)
+    simulator.sim.advance_clock(700)
+    item = await sending.claimed(burning("p-429-rehold", sending.time.wall, reference))
+    simulator.sim.set_fault("ratelimit", paths=[f"/transactions/hold/{reference}"], count=1)
+    told: list[float | None] = []
+    monkeypatch.setattr(sending.pacer, "rate_limited", lambda after=None, **_: told.append(after))
+
+    verdict = await sending.sender.deliver(item)
+
+    assert verdict == "paused"
+    assert len(told) == 1
