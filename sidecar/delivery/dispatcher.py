@@ -24,6 +24,10 @@ from .sender import Sender
 log = logging.getLogger(__name__)
 
 IDLE_TICK = 1.0
+# A cashier's call waits out a rate pause that ends within this part of its budget: queued,
+# it was answered 202 for a sale the next second could carry, and left the other half of its
+# budget for Gameball's answer.
+PAUSE_WAITED_OUT = 0.5
 
 
 class Dispatcher:
@@ -69,13 +73,14 @@ class Dispatcher:
         (it must be quick: the customer's lane waits for it)."""
         self._on_delivered.append(listener)
 
-    def may_send_now(self, customer_id: str) -> bool:
-        """May a new call for this customer go to Gameball this moment?"""
+    def may_send_now(self, customer_id: str, *, budget: float | None = None) -> bool:
+        """May a new call for this customer go to Gameball now? ``budget``: the seconds a
+        cashier still waits, for which a rate pause about to end does not queue the call."""
+        paused = self._pacer.paused and (
+            budget is None or self._pacer.pause_remaining() > PAUSE_WAITED_OUT * budget
+        )
         return not (
-            self._connectivity.offline
-            or self._alarm.raised
-            or self._pacer.paused
-            or customer_id in self._busy
+            self._connectivity.offline or self._alarm.raised or paused or customer_id in self._busy
         )
 
     async def submit(
@@ -85,8 +90,12 @@ class Dispatcher:
         waiting for Gameball's answer until ``budget`` seconds after ``started`` (None: not at
         all, for work nobody waits on). Returns the row as it stands then: delivered, or still
         queued for replay."""
+        left = None if budget is None else budget - (self._timer() - started)
         stored = await self._outbox.enqueue(
-            new, now=self._clock(), check=check, claim=self.may_send_now(new.customer_id)
+            new,
+            now=self._clock(),
+            check=check,
+            claim=self.may_send_now(new.customer_id, budget=left),
         )
         if not stored.created or not stored.claimed:
             self.wake()

@@ -101,6 +101,20 @@ async def test_dispatcher_submit_only_stores_when_no_call_may_go(
     assert payments_sent(simulator) == []
 
 
+async def test_dispatcher_submit_waits_out_a_rate_pause_that_ends_within_its_budget(
+    dispatcher: Dispatcher, parts: Parts, simulator: SimulatorServer
+) -> None:
+    """A pause with a second left, and a cashier with five: queued, the sale was answered 202
+    and replayed later, when the next second could carry it."""
+    parts.pacer.rate_limited()
+    parts.time.advance(29.0)
+
+    stored = await submit(dispatcher, parts, "p-after-the-pause", "cust-1001")
+
+    assert stored.claimed and stored.item.state == "delivered", stored
+    assert payments_in_ledger(simulator, "cust-1001") == ["p-after-the-pause"]
+
+
 async def test_dispatcher_submit_queues_behind_the_customers_call_in_flight(
     replaying: Dispatcher, parts: Parts, simulator: SimulatorServer
 ) -> None:

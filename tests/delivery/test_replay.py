@@ -93,7 +93,11 @@ async def test_lost_answer_then_9004_on_replay_counts_as_delivered(
 async def test_429_pauses_all_sending(
     make_sidecar: MakeSidecar, make_config: MakeConfig, simulator: SimulatorServer
 ) -> None:
-    sidecar = await make_sidecar(make_config(SIDECAR_PACING_PAUSE_ON_429="1.5"))
+    # A pause longer than half the finalize budget: a sale does not wait it out (a shorter one
+    # it does, tests/delivery/test_dispatcher.py).
+    sidecar = await make_sidecar(
+        make_config(SIDECAR_PACING_PAUSE_ON_429="1.5", SIDECAR_BUDGETS_FINALIZE="1")
+    )
     simulator.sim.set_fault("ratelimit", paths=["/integrations/payments"], count=1)
 
     first = await finalize(sidecar, payment("c-a", "rl-1"))
