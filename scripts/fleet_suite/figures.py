@@ -34,6 +34,7 @@ class Figures:
     fastest_store_s: float
     lost: int
     duplicated: int
+    still_queued: int  # acknowledged, not in the ledger, still in a store's outbox at the end
 
 
 def jain(values: Sequence[float]) -> float:
@@ -58,6 +59,7 @@ def measure(
     backlogs: dict[str, list[str]],
     live: Iterable[Sale],
     acknowledged: Iterable[str],
+    queued: Iterable[str] = (),
 ) -> Figures:
     """``backlogs``: each store's queued paymentIds. The drain runs from the reconnect to the
     last backlog payment Gameball accepted; goodput is every accepted transaction call (live
@@ -84,6 +86,7 @@ def measure(
     in_drain = [s for s in live if reconnected_at <= s.started <= drained_at]
     paid = Counter(e["transactionId"] for e in ledger if e["type"] == "PaymentReward")
     wanted = set(store_of) | set(acknowledged)
+    waiting = {pid for pid in set(queued) & wanted if paid[pid] == 0}
     return Figures(
         drain_s=drain_s,
         goodput_per_s=goodput,
@@ -99,7 +102,8 @@ def measure(
         ),
         slowest_store_s=max(times, default=0.0),
         fastest_store_s=min(times, default=0.0),
-        lost=sum(1 for pid in wanted if paid[pid] == 0),
+        lost=sum(1 for pid in wanted - waiting if paid[pid] == 0),
+        still_queued=len(waiting),
         duplicated=sum(1 for pid in wanted if paid[pid] > 1),
     )
 

@@ -77,6 +77,19 @@ class Store:
     async def queued(self, session: aiohttp.ClientSession) -> int:
         return int((await self.sidecar.status(session))["outbox"]["queued"])
 
+    async def queued_payment_ids(self, session: aiohttp.ClientSession) -> set[str]:
+        """The paymentIds of the sales still in this store's outbox (pending or in flight)."""
+        found: set[str] = set()
+        after = 0
+        while True:
+            url = f"{self.sidecar.url}/v1/outbox?state=pending,inflight&limit=1000&afterId={after}"
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=30)) as response:
+                items = (await response.json())["items"]
+            if not items:
+                return found
+            found.update(str(item["request"].get("paymentId")) for item in items)
+            after = max(int(item["id"]) for item in items)
+
 
 async def start_all(session: aiohttp.ClientSession, stores: list[Store]) -> None:
     for store in stores:
