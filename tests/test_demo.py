@@ -13,12 +13,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support.processes import free_port, wait_ready
+from tests.support.processes import demo_ports, wait_ready
 
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port, sim_port = free_port(), free_port()
+    port, sim_port = demo_ports()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -79,7 +79,7 @@ async def test_demo_checkout_walkthrough(
 @pytest.mark.parametrize("taken", ["sidecar", "simulator", "control"])
 def test_demo_on_a_taken_port_says_which_and_exits_non_zero(tmp_path: Path, taken: str) -> None:
     """Defect 14: `demo` on a port already in use printed its banner, then a traceback."""
-    port, sim_port = free_port(), free_port()
+    port, sim_port = demo_ports()
     busy = {"sidecar": port, "simulator": sim_port, "control": sim_port + 1}[taken]
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", busy))

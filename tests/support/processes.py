@@ -31,6 +31,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def demo_ports() -> tuple[int, int]:
+    """A port for the demo's sidecar and one for its simulator whose next port (the control
+    API) is free too, none of the three the same: two free_port() calls could give the
+    simulator the port just below the sidecar's, whose control API then found it taken."""
+    while True:
+        with socket.socket() as low, socket.socket() as high, socket.socket() as own:
+            low.bind(("127.0.0.1", 0))
+            simulator = int(low.getsockname()[1])
+            try:
+                high.bind(("127.0.0.1", simulator + 1))
+            except OSError:
+                continue
+            own.bind(("127.0.0.1", 0))
+            return int(own.getsockname()[1]), simulator
+
+
 async def wait_ready(
     session: aiohttp.ClientSession,
     url: str,
