@@ -123,20 +123,18 @@ class Holds:
                 # A refused lookup says nothing about the hold: what this terminal knows.
                 return answer_from_row(row, self._clock(), stale=True)
             raise for_cashier(exc, subject="the hold lookup") from None
-        except (RateBudgetSpent, GameballRateLimited):
-            if row is None:
+        except (GameballError, TimeoutError) as exc:
+            if row is not None:
+                return answer_from_row(row, self._clock(), stale=True)
+            unknown = f"Hold {reference!r} is not known to this sidecar, and "
+            if isinstance(exc, RateBudgetSpent | GameballRateLimited):
+                # A 429 says nothing about the hold: "ask again", never "not found".
                 raise errors.UpstreamBusy(
-                    f"Hold {reference!r} is not known to this sidecar, and Gameball's rate limit "
-                    "for this store's account is reached; look it up again in a moment"
+                    f"{unknown}Gameball's rate limit for this store's account is reached; look "
+                    "it up again in a moment"
                 ) from None
-            return answer_from_row(row, self._clock(), stale=True)
-        except (GameballError, TimeoutError):
-            if row is None:
-                raise errors.HoldNotFound(
-                    f"Hold {reference!r} is not known to this sidecar, and Gameball cannot be "
-                    "reached to look it up"
-                ) from None
-            return answer_from_row(row, self._clock(), stale=True)
+            unreachable = f"{unknown}Gameball cannot be reached to look it up"
+            raise errors.HoldNotFound(unreachable) from None
         normalized = (state.state or "").strip().lower()
         expires_at = parse_gameball_time(state.dateToExpire)
         if row is not None:

@@ -91,45 +91,45 @@ async def drain(
 ) -> Drain:
     """Every till reconnects at its ``starts_at`` (replay after its own jittered delay, as a
     sidecar's) and replays its backlog; a 429 is told to its pacer as Gameball's would be."""
-    time = SteppedTime()
-    account = SlidingWindowLimiter(per_second=30, per_30s=360, timer=time.timer)
+    stepped = SteppedTime()  # the model's own clock: sleeping steps it, no real time passes
+    account = SlidingWindowLimiter(per_second=30, per_30s=360, timer=stepped.timer)
     draws = random.Random(seed)
-    start = time.timer()
+    start = stepped.timer()
 
     queued: dict[int, int] = {}  # each till's live sales queued behind its backlog
 
     async def replay(till: Till, paced: Pacer) -> None:
-        await time.sleep(till.starts_at)
+        await stepped.sleep(till.starts_at)
         paced.reconnected()
         left = till.backlog
         if not left:
-            till.done_at = time.timer() - start
+            till.done_at = stepped.timer() - start
         while not everyone_done():
             if not left and not queued.get(id(till)):
-                await time.sleep(0.5)
+                await stepped.sleep(0.5)
                 continue
             await paced.acquire()
             if not account.admit():
                 till.refused += 1
                 paced.rate_limited()
                 continue
-            till.accepted.append(time.timer() - start)
+            till.accepted.append(stepped.timer() - start)
             if not left:
                 queued[id(till)] -= 1
                 continue
             left -= 1
             if not left:
-                till.done_at = time.timer() - start
+                till.done_at = stepped.timer() - start
 
     async def sell(till: Till, paced: Pacer) -> None:
         rng = random.Random(draws.random())
         while not everyone_done():
-            await time.sleep(rng.uniform(*SALE_GAP_S))
+            await stepped.sleep(rng.uniform(*SALE_GAP_S))
             till.live_sales += 1
             try:
                 await paced.acquire(live=True, within=FINALIZE_BUDGET_S)
                 if account.admit():
-                    till.accepted.append(time.timer() - start)
+                    till.accepted.append(stepped.timer() - start)
                     continue
                 till.refused += 1
                 paced.rate_limited(live=True)
@@ -150,8 +150,8 @@ async def drain(
             live_reserve=live_reserve,
             reconnect_jitter=jitter,
             jitter=lambda longest: longest * drawn,
-            timer=time.timer,
-            sleep=time.sleep,
+            timer=stepped.timer,
+            sleep=stepped.sleep,
         )
 
     tasks = []
@@ -160,7 +160,7 @@ async def drain(
         tasks.append(asyncio.ensure_future(replay(till, paced)))
         if till.sells:
             tasks.append(asyncio.ensure_future(sell(till, paced)))
-    await time.run(horizon)
+    await stepped.run(horizon)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
